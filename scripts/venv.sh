@@ -39,7 +39,8 @@ print("\n".join(deps))
 PY
 )" || return 1
         printf '%s\n' "$reqs" > "$venv/requirements.txt"
-        "$venv/bin/python" -m pip install --quiet -r "$venv/requirements.txt" || return 1
+        # (this machine's pip config names local mirrors that may be absent: drop that noise)
+        "$venv/bin/python" -m pip install --quiet -r "$venv/requirements.txt" 2> >(grep -v "is ignored: it is neither" >&2) || return 1
         echo "$want" > "$stamp"
     fi
     VENV_PY="$venv/bin/python"

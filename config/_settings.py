@@ -1,0 +1,174 @@
+"""The service's settings: one typed attrs class, loaded from the environment and ``.env``.
+
+Each field declares its environment variable, parser, default and whether it is a secret;
+:func:`load_settings` validates everything at start-up and raises one :class:`ConfigError`
+naming the variable and what is allowed.  To add a setting, add one field here (and a line
+in the README's configuration table).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+from dotenv import dotenv_values
+
+from . import keywords
+from ._errors import ConfigError
+from ._parse import (
+    DatabaseUrl,
+    choice,
+    integer,
+    name_list,
+    number,
+    optional_text,
+    parse_bool,
+    parse_database_url,
+    parse_host,
+    parse_port,
+    url,
+    word_list,
+)
+
+
+def setting(env: str, parse: Callable[[str], Any], default: Any, *, secret: bool = False, doc: str = "") -> Any:
+    """Declare one setting: the field's value comes from ``env`` parsed by ``parse``."""
+    return attrs.field(default=default, metadata={"env": env, "parse": parse, "secret": secret, "doc": doc})
+
+
+DEFAULT_SWARM_MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "google/gemini-2.0-flash-exp")
+
+
+@attrs.frozen
+class Settings:
+    """Effective configuration of one service run (immutable)."""
+
+    # storage
+    database_url: DatabaseUrl | None = setting(
+        "DATABASE_URL", parse_database_url, None, secret=True,
+        doc="mysql://user:pass@host:port/db (MySQL/MariaDB/TiDB) or sqlite:///path; unset: SQLite file in the working directory")
+    # thresholds
+    trade_notional_threshold: float = setting(
+        "TRADE_NOTIONAL_THRESHOLD", number(minimum=0), 1000.0, doc="keep trades with size x price >= this (USDC)")
+    whale_trade_threshold: float = setting(
+        "WHALE_TRADE_THRESHOLD", number(minimum=0), 10000.0, doc="a kept trade >= this (USDC) is a whale")
+    ignore_price_threshold: float = setting(
+        "IGNORE_PRICE_THRESHOLD", number(minimum=0, maximum=0.5, max_exclusive=True), 0.05,
+        doc="whales priced within this of 0 or 1 are not broadcast")
+    ignore_crypto_keywords: tuple[str, ...] = setting(
+        "IGNORE_CRYPTO_KEYWORDS", word_list, keywords.IGNORE_CRYPTO_KEYWORDS,
+        doc="comma list; whole-word title fallback for crypto markets")
+    ignore_sports_keywords: tuple[str, ...] = setting(
+        "IGNORE_SPORTS_KEYWORDS", word_list, keywords.IGNORE_SPORTS_KEYWORDS,
+        doc="comma list; whole-word title fallback for sports markets")
+    # frontend WebSocket server
+    ws_server_host: str = setting("WS_SERVER_HOST", parse_host, "localhost", doc="WebSocket feed address")
+    ws_server_port: int = setting("WS_SERVER_PORT", parse_port, 8765, doc="WebSocket feed port")
+    ws_auth_token: str | None = setting(
+        "WS_AUTH_TOKEN", optional_text, None, secret=True, doc="if set, clients must present it")
+    # HTTP side
+    http_host: str = setting("HTTP_HOST", parse_host, "localhost", doc="health, metrics and dashboard address")
+    http_port: int = setting("HTTP_PORT", parse_port, 8766, doc="health, metrics and dashboard port")
+    # AI
+    openrouter_api_key: str | None = setting(
+        "OPENROUTER_API_KEY", optional_text, None, secret=True, doc="unset: AI analysis off")
+    use_swarm_mode: bool = setting("USE_SWARM_MODE", parse_bool, True, doc="ask every model in SWARM_MODELS")
+    swarm_models: tuple[str, ...] = setting(
+        "SWARM_MODELS", name_list, DEFAULT_SWARM_MODELS, doc="comma list of OpenRouter model ids")
+    reanalysis_hours: float = setting(
+        "REANALYSIS_HOURS", number(minimum=0, min_exclusive=True), 8.0, doc="never re-analyse a market sooner")
+    ai_max_tokens: int = setting("AI_MAX_TOKENS", integer(minimum=1, maximum=100_000), 500, doc="max_tokens per call")
+    # endpoints
+    polymarket_ws_url: str = setting(
+        "POLYMARKET_WS_URL", url("ws", "wss"), "wss://ws-subscriptions-clob.polymarket.com/ws/market",
+        doc="CLOB market channel")
+    polymarket_rtds_url: str = setting(
+        "POLYMARKET_RTDS_URL", url("ws", "wss"), "wss://ws-live-data.polymarket.com", doc="RTDS trade firehose")
+    gamma_api_url: str = setting(
+        "GAMMA_API_URL", url("http", "https"), "https://gamma-api.polymarket.com", doc="market catalog")
+    data_api_url: str = setting(
+        "DATA_API_URL", url("http", "https"), "https://data-api.polymarket.com", doc="trade backfill")
+    openrouter_base_url: str = setting(
+        "OPENROUTER_BASE_URL", url("http", "https"), "https://openrouter.ai/api/v1",
+        doc="any OpenAI-compatible server")
+    # logging
+    log_level: str = setting(
+        "LOG_LEVEL", choice("trace", "debug", "info", "success", "warning", "error", "critical"), "info",
+        doc="minimum level logged")
+    log_format: str = setting("LOG_FORMAT", choice("text", "json"), "text", doc="text for people, json for machines")
+    status_log_interval: float = setting(
+        "STATUS_LOG_INTERVAL", number(minimum=0), 60.0, doc="seconds between status log lines; 0: off")
+
+    def secrets(self) -> list[str]:
+        """Secret values in effect (for log redaction)."""
+        values: list[str] = []
+        for field in attrs.fields(type(self)):
+            if field.metadata.get("secret"):
+                value = getattr(self, field.name)
+                if isinstance(value, DatabaseUrl):
+                    value = value.password
+                if value:
+                    values.append(str(value))
+        return values
+
+    def effective(self) -> list[tuple[str, str, str]]:
+        """(variable, shown value, description) for every setting, secrets masked."""
+        rows = []
+        for field in attrs.fields(type(self)):
+            meta = field.metadata
+            value = getattr(self, field.name)
+            if isinstance(value, DatabaseUrl):
+                shown = value.redacted()
+            elif value is None:
+                shown = "(unset)"
+            elif meta.get("secret"):
+                shown = "*** (set)"
+            elif isinstance(value, tuple):
+                shown = ",".join(value)
+            elif isinstance(value, bool):
+                shown = "true" if value else "false"
+            elif isinstance(value, float) and value.is_integer():
+                shown = str(int(value))
+            else:
+                shown = str(value)
+            rows.append((meta["env"], shown, meta.get("doc", "")))
+        return rows
+
+
+def _check_together(settings: Settings) -> None:
+    if settings.whale_trade_threshold < settings.trade_notional_threshold:
+        raise ConfigError(
+            "WHALE_TRADE_THRESHOLD",
+            f"{settings.whale_trade_threshold:g} is below TRADE_NOTIONAL_THRESHOLD "
+            f"({settings.trade_notional_threshold:g}); a whale must be a kept trade")
+    if settings.ws_server_host == settings.http_host and settings.ws_server_port == settings.http_port:
+        raise ConfigError("HTTP_PORT", f"{settings.http_port} is also WS_SERVER_PORT; use two different ports")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Read every setting from ``environ`` (default ``os.environ``) over ``env_file``.
+
+    Variables set in the environment win over the ``.env`` file; empty values count as
+    unset.  Raises :class:`ConfigError` on the first invalid value.
+    """
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    kwargs: dict[str, Any] = {}
+    for field in attrs.fields(Settings):
+        env = field.metadata["env"]
+        raw = values.get(env)
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            kwargs[field.name] = field.metadata["parse"](raw)
+        except ValueError as exc:
+            shown = "***" if field.metadata.get("secret") else repr(raw.strip())[:60]
+            raise ConfigError(env, f"{shown}: {exc}") from None
+    settings = Settings(**kwargs)
+    _check_together(settings)
+    return settings
