@@ -23,7 +23,7 @@ from loguru import logger
 
 from actors import ServiceOptions, build_service
 from config import ConfigError, Settings, configure_logging, load_settings
-from supervision import ChildSpec, Registry, SupervisorGaveUp, run_supervisor
+from supervision import ChildSpec, SupervisorGaveUp, run_supervisor
 
 __version__ = "0.1.0"
 
@@ -72,7 +72,7 @@ async def serve(settings: Settings, options: ServiceOptions, *, extra_children: 
     """
     service = build_service(settings, options)
     service.children.extend(extra_children)
-    registry = Registry()
+    registry = service.registry
     stop = trio.Event()
     exit_code = 0
     async with trio.open_nursery() as nursery:

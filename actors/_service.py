@@ -1,15 +1,44 @@
-"""Assembles the service's supervision tree from the settings."""
+"""Assembles the service's supervision tree from the settings.
+
+Everything actors share (inboxes, the market directory, feed health records) is built here
+once per service, so it outlives any actor's restart; each actor gets only what it needs.
+"""
 
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import attrs
+import trio
 
 from config import Settings
-from supervision import Backoff, ChildSpec, SupervisorSpec, chaos_monkey
+from protocols.polymarket import PriceTick, Trade
+from supervision import (
+    Backoff,
+    ChildSpec,
+    Inbox,
+    Registry,
+    Strategy,
+    SupervisorSpec,
+    chaos_monkey,
+    supervisor_child,
+)
 
+from ._ws_client import Connector, open_ws
+from .backfill import BackfillConfig, BackfillState, backfill_actor
+from .catalog import CatalogConfig, HttpClientFactory, catalog_actor, default_http_client
+from .clob import ClobIngest, ClobShards, ClobSinks, clob_shard_actor
+from .directory import MarketDirectory
+from .feed_health import FeedHealth
+from .recorder import Recorder
+from .replay import ReplayState, replay_actor
+from .rtds import GapRequest, RtdsIngest, rtds_actor
 from .status_log import status_logger
+from .trade_merge import MergeStats, TradeDeduper, trade_merge_actor
 
 
 @attrs.frozen
@@ -20,30 +49,152 @@ class ServiceOptions:
     chaos_per_minute: float | None = None
     #: Seed for chaos and jitter, for reproducible runs (None: random).
     seed: int | None = None
+    #: Record every raw upstream frame to this file.
+    record: Path | None = None
+    #: Replay this recording instead of the live feeds.
+    replay: Path | None = None
+    #: Replay speed: 1 = as recorded, 0 = as fast as possible.
+    speed: float = 1.0
+
+
+@attrs.define
+class Ports:
+    """The service's I/O, injectable for tests."""
+
+    connect: Connector = open_ws
+    http_client: HttpClientFactory = default_http_client
+    wall_clock: Callable[[], float] = time.time
 
 
 @attrs.define
 class Service:
     """The root of the tree and what its actors share."""
 
+    settings: Settings
+    options: ServiceOptions
     spec: SupervisorSpec
     children: list[ChildSpec]
     rng: random.Random
+    registry: Registry
+    directory: MarketDirectory
+    rtds_health: FeedHealth
+    clob_health: list[FeedHealth]
+    merge_stats: MergeStats
+    backfill_state: BackfillState
+    replay_state: ReplayState | None
+    recorder: Recorder | None
+    #: Inboxes by actor name (for status and tests).
+    inboxes: dict[str, Inbox[Any]]
 
 
-def build_service(settings: Settings, options: ServiceOptions) -> Service:
+def build_service(
+    settings: Settings,
+    options: ServiceOptions,
+    *,
+    ports: Ports | None = None,
+    trades_sink: trio.MemorySendChannel[Trade] | None = None,
+    ticks_sink: trio.MemorySendChannel[PriceTick] | None = None,
+) -> Service:
     """The root supervisor's spec and children, in start order.
 
     Start order puts consumers before producers, so shutdown (reverse order) stops the
-    producers first and lets consumers drain their inboxes.
+    producers first and lets consumers drain their inboxes.  ``trades_sink``/``ticks_sink``
+    receive the unique trade stream and the price ticks (the pipeline's inboxes).
     """
+    ports = ports or Ports()
     rng = random.Random(options.seed)
+    registry = Registry(wall_clock=ports.wall_clock)
+    directory = MarketDirectory()
+    now = ports.wall_clock()
+    inboxes: dict[str, Inbox[Any]] = {
+        "catalog": Inbox("catalog", 1024),
+        "trade_merge": Inbox("trade_merge", 1024),
+        "backfill": Inbox("backfill", 64),
+    }
+    recorder: Recorder | None = None
+    if options.record is not None:
+        inboxes["recorder"] = Inbox("recorder", 4096)
+        recorder = Recorder(options.record, inboxes["recorder"], wall_clock=ports.wall_clock)
+
+    rtds_health = FeedHealth("rtds")
+    merge_stats = MergeStats()
+    deduper = TradeDeduper()
+    backfill_state = BackfillState()
+    merge_in = inboxes["trade_merge"].send_channel
+    catalog_in = inboxes["catalog"].send_channel
+    rtds_ingest = RtdsIngest(merge_in, rtds_health)
+    sinks = ClobSinks(ticks=ticks_sink, trades=merge_in, catalog=catalog_in)
+    per_shard = settings.clob_tokens_per_connection
+    shards = ClobShards(max(1, settings.clob_max_connections), per_shard) if settings.clob_max_connections else None
+
     children: list[ChildSpec] = []
     if settings.status_log_interval > 0:
         children.append(ChildSpec(id="status_log", run=status_logger(settings.status_log_interval), shutdown=0,
                                   backoff=Backoff(min=1, max=30)))
+    if recorder is not None:
+        children.append(ChildSpec(id="recorder", run=recorder.actor(), inbox=inboxes["recorder"], shutdown=10))
+
+    replay_state: ReplayState | None = None
+    catalog_config = CatalogConfig(gamma_url=settings.gamma_api_url, refresh_interval=settings.catalog_refresh_seconds,
+                                   offline=options.replay is not None)
+    children.append(ChildSpec(
+        id="catalog", inbox=inboxes["catalog"], backoff=Backoff(min=1, max=60),
+        run=catalog_actor(catalog_config, directory, shards=None if options.replay else shards, recorder=recorder,
+                          http_client=ports.http_client, wall_clock=ports.wall_clock,
+                          rng=random.Random(rng.random()))))
+    children.append(ChildSpec(
+        id="trade_merge", inbox=inboxes["trade_merge"], backoff=Backoff(min=0.1, max=5),
+        run=trade_merge_actor(trades_sink, deduper, merge_stats, rtds_health=rtds_health, directory=directory,
+                              catalog=catalog_in, wall_clock=ports.wall_clock)))
+
+    feed_backoff = Backoff(min=1.0, max=60.0, factor=2.0, jitter=0.2)
+    feeds: list[ChildSpec] = []
+    clob_health: list[FeedHealth] = []
+    if options.replay is not None:
+        replay_state = ReplayState(path=options.replay, speed=options.speed)
+        replay_clob = ClobIngest(sinks, FeedHealth("clob"))
+        clob_health.append(replay_clob.health)
+        feeds.append(ChildSpec(
+            id="replay", backoff=Backoff(min=0.1, max=5),
+            run=replay_actor(replay_state, rtds_ingest, replay_clob, catalog_in, merge_in,
+                             wall_clock=ports.wall_clock)))
+    else:
+        feeds.append(ChildSpec(
+            id="backfill", inbox=inboxes["backfill"], backoff=Backoff(min=2, max=120),
+            run=backfill_actor(BackfillConfig(data_api_url=settings.data_api_url,
+                                              min_notional=settings.trade_notional_threshold,
+                                              startup_lookback=settings.backfill_lookback_minutes * 60,
+                                              settle=settings.backfill_settle_seconds),
+                               merge_in, backfill_state, deduper=deduper, health=rtds_health, recorder=recorder,
+                               http_client=ports.http_client, wall_clock=ports.wall_clock,
+                               rng=random.Random(rng.random()))))
+        feeds.append(ChildSpec(
+            id="rtds", backoff=feed_backoff, shutdown=1,
+            run=rtds_actor(settings.polymarket_rtds_url, rtds_ingest, gaps=inboxes["backfill"].send_channel,
+                           silence_timeout=settings.rtds_silence_timeout, connect=ports.connect,
+                           recorder=recorder, wall_clock=ports.wall_clock, watch_since=now)))
+        if shards is not None:
+            for index in range(len(shards.desired)):
+                ingest = ClobIngest(sinks, FeedHealth(f"clob-{index}"))
+                clob_health.append(ingest.health)
+                feeds.append(ChildSpec(
+                    id=f"clob-{index}", backoff=feed_backoff, shutdown=1,
+                    run=clob_shard_actor(index, settings.polymarket_ws_url, shards, ingest,
+                                         silence_timeout=settings.clob_silence_timeout, connect=ports.connect,
+                                         recorder=recorder, wall_clock=ports.wall_clock)))
+    # Feeds: a connection failing forever must not take the service down; with backoff capped
+    # at 60 s a feed restarts at most ~6 times a minute once the backoff is long.
+    children.append(supervisor_child("feeds", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=10, period=60), feeds,
+                                     rng=random.Random(rng.random())))
     if options.chaos_per_minute:
         children.append(ChildSpec(
             id="chaos", run=chaos_monkey(options.chaos_per_minute, rng=random.Random(rng.random())), shutdown=0))
     # Root: tolerate a burst of 3 subtree restarts a minute; anything worse is a real outage.
-    return Service(spec=SupervisorSpec(intensity=3, period=60), children=children, rng=rng)
+    return Service(
+        settings=settings, options=options, spec=SupervisorSpec(intensity=3, period=60), children=children, rng=rng,
+        registry=registry, directory=directory, rtds_health=rtds_health, clob_health=clob_health,
+        merge_stats=merge_stats, backfill_state=backfill_state, replay_state=replay_state, recorder=recorder,
+        inboxes=inboxes)
+
+
+__all__ = ["GapRequest", "Ports", "Service", "ServiceOptions", "build_service"]

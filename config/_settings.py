@@ -94,6 +94,23 @@ class Settings:
     openrouter_base_url: str = setting(
         "OPENROUTER_BASE_URL", url("http", "https"), "https://openrouter.ai/api/v1",
         doc="any OpenAI-compatible server")
+    # feeds
+    catalog_refresh_seconds: float = setting(
+        "CATALOG_REFRESH_SECONDS", number(minimum=10), 300.0, doc="seconds between Gamma catalog refreshes")
+    rtds_silence_timeout: float = setting(
+        "RTDS_SILENCE_TIMEOUT", number(minimum=1), 30.0, doc="reconnect RTDS after this many silent seconds")
+    clob_silence_timeout: float = setting(
+        "CLOB_SILENCE_TIMEOUT", number(minimum=1), 60.0, doc="reconnect a CLOB shard after this many silent seconds")
+    clob_max_connections: int = setting(
+        "CLOB_MAX_CONNECTIONS", integer(minimum=0, maximum=1000), 20,
+        doc="CLOB market-channel connections at most (0: CLOB feed off)")
+    clob_tokens_per_connection: int = setting(
+        "CLOB_TOKENS_PER_CONNECTION", integer(minimum=1, maximum=500), 500, doc="tokens per CLOB connection (<= 500)")
+    backfill_lookback_minutes: float = setting(
+        "BACKFILL_LOOKBACK_MINUTES", number(minimum=0), 60.0, doc="start-up backfill window (0: none)")
+    backfill_settle_seconds: float = setting(
+        "BACKFILL_SETTLE_SECONDS", number(minimum=0), 15.0,
+        doc="wait this long after an outage before backfilling (the Data API lags real time)")
     # logging
     log_level: str = setting(
         "LOG_LEVEL", choice("trace", "debug", "info", "success", "warning", "error", "critical"), "info",

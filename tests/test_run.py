@@ -10,6 +10,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: never reach out to the real Polymarket or OpenRouter from a test: port 9 on loopback refuses
+LOOPBACK_ENDPOINTS = {"POLYMARKET_WS_URL": "ws://127.0.0.1:9/ws/market", "POLYMARKET_RTDS_URL": "ws://127.0.0.1:9",
+                      "GAMMA_API_URL": "http://127.0.0.1:9", "DATA_API_URL": "http://127.0.0.1:9",
+                      "OPENROUTER_BASE_URL": "http://127.0.0.1:9"}
 
 
 def run_py(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -20,6 +24,7 @@ def run_py(*args: str, env: dict[str, str] | None = None, cwd: Path | None = Non
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.isupper() or k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env.update(LOOPBACK_ENDPOINTS)
     env.update(extra or {})
     return env
 
@@ -111,7 +116,7 @@ async def test_second_signal_forces_exit() -> None:
         stubborn_started.set()
         await trio.sleep(3600)  # ignores the stop request; shutdown=None waits for it forever
 
-    settings = load_settings({"STATUS_LOG_INTERVAL": "0"}, env_file=None)
+    settings = load_settings({"STATUS_LOG_INTERVAL": "0", **LOOPBACK_ENDPOINTS}, env_file=None)
     spec = ChildSpec(id="stubborn", run=stubborn, shutdown=None)
     async with trio.open_nursery() as nursery:
         async def signal_twice() -> None:
