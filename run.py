@@ -4,6 +4,8 @@
     python run.py                   run the live service
     python run.py --check-config    print the effective settings (secrets masked) and exit
     python run.py --chaos 6         also kill a random actor about 6 times a minute
+    python run.py --record F.gz     also record every raw upstream frame to F.gz
+    python run.py --replay F.gz --speed 100   run on a recording instead of the live feeds
 
 Settings come from the environment and a ``.env`` file in the working directory (see the
 README).  Exit status: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when the root
@@ -17,12 +19,14 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import trio
 from loguru import logger
 
 from actors import ServiceOptions, build_service
 from config import ConfigError, Settings, configure_logging, load_settings
+from protocols.recording import RecordingError, RecordingReader
 from supervision import ChildSpec, SupervisorGaveUp, run_supervisor
 
 __version__ = "0.1.0"
@@ -35,6 +39,16 @@ def positive_float(raw: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {raw!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {raw!r}")
+    return value
+
+
+def non_negative_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {raw!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {raw!r}")
     return value
 
 
@@ -52,7 +66,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--chaos", metavar="RATE", type=positive_float, default=None,
                         help="chaos mode: kill a random actor about RATE times a minute (tests resilience)")
     parser.add_argument("--seed", type=int, default=None, help="seed for chaos and backoff jitter")
-    return parser.parse_args(argv)
+    parser.add_argument("--record", metavar="FILE", type=Path, default=None,
+                        help="write every raw upstream frame with its arrival time to FILE (JSON lines; "
+                             "gzip when FILE ends in .gz)")
+    parser.add_argument("--replay", metavar="FILE", type=Path, default=None,
+                        help="run the service on a recorded feed file instead of the live feeds")
+    parser.add_argument("--speed", metavar="X", type=non_negative_float, default=1.0,
+                        help="replay speed: 1 = as recorded (default), 100 = 100x faster, 0 = as fast as possible")
+    parser.add_argument("--exit-when-done", action="store_true",
+                        help="with --replay: stop the service once the whole file has been replayed")
+    args = parser.parse_args(argv)
+    if args.replay is not None and args.record is not None:
+        parser.error("--record and --replay cannot be combined")
+    if args.exit_when_done and args.replay is None:
+        parser.error("--exit-when-done needs --replay")
+    return args
 
 
 def print_settings(settings: Settings) -> None:
@@ -91,6 +119,15 @@ async def serve(settings: Settings, options: ServiceOptions, *, extra_children: 
                         nursery.cancel_scope.cancel()
 
         nursery.start_soon(watch_signals)
+        if options.exit_when_done and service.replay_state is not None:
+            replay_done = service.replay_state.done
+
+            async def stop_after_replay() -> None:
+                await replay_done.wait()
+                logger.info("replay done: stopping (--exit-when-done)")
+                stop.set()
+
+            nursery.start_soon(stop_after_replay)
         logger.info("polymarket-insights {v} starting", v=__version__)
         try:
             await run_supervisor(service.spec, service.children, registry=registry, rng=service.rng, stop=stop)
@@ -112,9 +149,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check_config:
         print_settings(settings)
         return 0
+    if args.replay is not None:
+        try:
+            check_recording(args.replay)
+        except RecordingError as exc:
+            print(f"cannot replay: {exc}", file=sys.stderr)
+            return 2
+    if args.record is not None and not args.record.parent.is_dir():
+        print(f"cannot record: directory {args.record.parent} does not exist", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
-    options = ServiceOptions(chaos_per_minute=args.chaos, seed=args.seed)
+    options = ServiceOptions(chaos_per_minute=args.chaos, seed=args.seed, record=args.record, replay=args.replay,
+                             speed=args.speed, exit_when_done=args.exit_when_done)
     return trio.run(serve, settings, options)
+
+
+def check_recording(path: Path) -> None:
+    """Fail fast (before starting anything) on a missing or foreign replay file."""
+    reader = RecordingReader(path)
+    reader.open()
+    reader.close()
 
 
 if __name__ == "__main__":

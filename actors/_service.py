@@ -55,6 +55,8 @@ class ServiceOptions:
     replay: Path | None = None
     #: Replay speed: 1 = as recorded, 0 = as fast as possible.
     speed: float = 1.0
+    #: Stop the service when the replay is done.
+    exit_when_done: bool = False
 
 
 @attrs.define

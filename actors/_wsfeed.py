@@ -32,7 +32,7 @@ async def run_ws_session(
     """Drive one open connection until it fails; never returns normally.
 
     Sends ``ping_text`` every ``ping_interval`` seconds (Polymarket's application-level
-    heartbeat), hands every text frame to ``on_text`` (which parses, counts and forwards), and
+    heartbeat; more often if ``silence_timeout`` is shorter than three intervals), hands every text frame to ``on_text`` (which parses, counts and forwards), and
     raises :class:`FeedStalled` when no frame at all arrived for ``silence_timeout`` seconds —
     the real feeds are known to freeze without closing the socket.
 
@@ -41,6 +41,9 @@ async def run_ws_session(
         FeedDisconnected: the server closed the connection (``ConnectionClosed``).
         Whatever ``on_text`` raises (bugs only: bad input must be counted, not raised).
     """
+    # the heartbeat's answer is what keeps a quiet feed from looking silent: ping at least
+    # three times per silence window
+    ping_interval = min(ping_interval, silence_timeout / 3)
     last_frame = trio.current_time()
     stalled = False
 
