@@ -20,6 +20,7 @@ from protocols.polymarket import PriceTick, Trade
 from supervision import (
     Backoff,
     ChildSpec,
+    DynamicSupervisor,
     Inbox,
     Registry,
     Strategy,
@@ -34,6 +35,12 @@ from .catalog import CatalogConfig, HttpClientFactory, catalog_actor, default_ht
 from .clob import ClobIngest, ClobShards, ClobSinks, clob_shard_actor
 from .directory import MarketDirectory
 from .feed_health import FeedHealth
+from .hub import HubState, hub_actor
+from .market_filter import FilterStats, market_filter_actor
+from .market_rules import MarketRules, load_custom_rule
+from .market_state import MarketStateStore, market_state_actor
+from .whale_watcher import WhaleStats, whale_watcher_actor
+from .ws_server import FrontendConfig, FrontendStats, ws_server_actor
 from .recorder import Recorder
 from .replay import ReplayState, replay_actor
 from .rtds import GapRequest, RtdsIngest, rtds_actor
@@ -85,6 +92,12 @@ class Service:
     backfill_state: BackfillState
     replay_state: ReplayState | None
     recorder: Recorder | None
+    hub: HubState
+    frontend_stats: FrontendStats
+    sessions: DynamicSupervisor
+    filter_stats: FilterStats
+    whale_stats: WhaleStats
+    market_state: MarketStateStore
     #: Inboxes by actor name (for status and tests).
     inboxes: dict[str, Inbox[Any]]
 
@@ -101,7 +114,8 @@ def build_service(
 
     Start order puts consumers before producers, so shutdown (reverse order) stops the
     producers first and lets consumers drain their inboxes.  ``trades_sink``/``ticks_sink``
-    receive the unique trade stream and the price ticks (the pipeline's inboxes).
+    replace the pipeline as receivers of the unique trade stream and the price ticks (tests of
+    the ingestion side alone).
     """
     ports = ports or Ports()
     rng = random.Random(options.seed)
@@ -112,12 +126,24 @@ def build_service(
         "catalog": Inbox("catalog", 1024),
         "trade_merge": Inbox("trade_merge", 1024),
         "backfill": Inbox("backfill", 64),
+        "market_filter": Inbox("market_filter", 1024),
+        "whale_watcher": Inbox("whale_watcher", 1024),
+        "market_state": Inbox("market_state", 4096),
+        "hub": Inbox("hub", 4096),
     }
     recorder: Recorder | None = None
     if options.record is not None:
         inboxes["recorder"] = Inbox("recorder", 4096)
         recorder = Recorder(options.record, inboxes["recorder"], wall_clock=ports.wall_clock)
 
+    pipeline_owned = trades_sink is None
+    if pipeline_owned:
+        trades_sink = inboxes["market_filter"].send_channel
+        ticks_sink = inboxes["market_state"].send_channel
+    hub = HubState(settings.ws_ring_size, lag_limit=settings.ws_lag_limit)
+    frontend_stats = FrontendStats()
+    sessions = DynamicSupervisor(max_children=settings.ws_max_connections + 64)
+    filter_stats, whale_stats, market_state = FilterStats(), WhaleStats(), MarketStateStore()
     rtds_health = FeedHealth("rtds")
     merge_stats = MergeStats()
     deduper = TradeDeduper()
@@ -136,6 +162,36 @@ def build_service(
     if recorder is not None:
         children.append(ChildSpec(id="recorder", run=recorder.actor(), inbox=inboxes["recorder"], shutdown=10))
 
+    frontend = [
+        ChildSpec(id="hub", inbox=inboxes["hub"], run=hub_actor(hub), backoff=Backoff(min=0.05, max=5)),
+        ChildSpec(id="sessions", run=sessions.run, shutdown=5, backoff=Backoff(min=0.1, max=5)),
+        ChildSpec(id="ws_server", backoff=Backoff(min=0.5, max=10), shutdown=1, run=ws_server_actor(
+            FrontendConfig(host=settings.ws_server_host, port=settings.ws_server_port, auth_token=settings.ws_auth_token,
+                           allowed_origins=frozenset(settings.ws_allowed_origins),
+                           max_connections=settings.ws_max_connections,
+                           max_message_bytes=settings.ws_max_message_bytes, queue_size=settings.ws_queue_size,
+                           heartbeat_interval=settings.ws_heartbeat_interval, idle_timeout=settings.ws_idle_timeout),
+            hub, sessions, frontend_stats)),
+    ]
+    children.append(supervisor_child("frontend", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=10, period=30),
+                                     frontend))
+    custom_rule = load_custom_rule(settings.market_filter_hook) if settings.market_filter_hook else None
+    rules = MarketRules.from_settings(settings, custom=custom_rule)
+    hub_in = inboxes["hub"].send_channel
+    pipeline: list[ChildSpec] = []
+    if pipeline_owned:
+        pipeline = [
+            ChildSpec(id="market_state", inbox=inboxes["market_state"], backoff=Backoff(min=0.05, max=5),
+                      run=market_state_actor(directory, market_state, hub_in,
+                                             interval=settings.market_update_interval, wall_clock=ports.wall_clock)),
+            ChildSpec(id="whale_watcher", inbox=inboxes["whale_watcher"], backoff=Backoff(min=0.05, max=5),
+                      run=whale_watcher_actor(settings.whale_trade_threshold, settings.ignore_price_threshold,
+                                              directory, whale_stats, broadcast=hub_in)),
+            ChildSpec(id="market_filter", inbox=inboxes["market_filter"], backoff=Backoff(min=0.05, max=5),
+                      run=market_filter_actor(settings.trade_notional_threshold, rules, directory, filter_stats,
+                                              kept=[inboxes["whale_watcher"].send_channel],
+                                              every_trade=[inboxes["market_state"].send_channel])),
+        ]
     replay_state: ReplayState | None = None
     catalog_config = CatalogConfig(gamma_url=settings.gamma_api_url, refresh_interval=settings.catalog_refresh_seconds,
                                    offline=options.replay is not None)
@@ -144,10 +200,12 @@ def build_service(
         run=catalog_actor(catalog_config, directory, shards=None if options.replay else shards, recorder=recorder,
                           http_client=ports.http_client, wall_clock=ports.wall_clock,
                           rng=random.Random(rng.random()))))
-    children.append(ChildSpec(
-        id="trade_merge", inbox=inboxes["trade_merge"], backoff=Backoff(min=0.1, max=5),
+    pipeline.append(ChildSpec(
+        id="trade_merge", inbox=inboxes["trade_merge"], backoff=Backoff(min=0.05, max=5),
         run=trade_merge_actor(trades_sink, deduper, merge_stats, rtds_health=rtds_health, directory=directory,
                               catalog=catalog_in, wall_clock=ports.wall_clock)))
+    children.append(supervisor_child("pipeline", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=10, period=30),
+                                     pipeline))
 
     feed_backoff = Backoff(min=1.0, max=60.0, factor=2.0, jitter=0.2)
     feeds: list[ChildSpec] = []
@@ -196,7 +254,8 @@ def build_service(
         settings=settings, options=options, spec=SupervisorSpec(intensity=3, period=60), children=children, rng=rng,
         registry=registry, directory=directory, rtds_health=rtds_health, clob_health=clob_health,
         merge_stats=merge_stats, backfill_state=backfill_state, replay_state=replay_state, recorder=recorder,
-        inboxes=inboxes)
+        hub=hub, frontend_stats=frontend_stats, sessions=sessions, filter_stats=filter_stats,
+        whale_stats=whale_stats, market_state=market_state, inboxes=inboxes)
 
 
 __all__ = ["GapRequest", "Ports", "Service", "ServiceOptions", "build_service"]

@@ -112,7 +112,8 @@ def replay_actor(
         try:
             task_status.started()
             if state.done.is_set():
-                await trio.sleep_forever()
+                await ctx.stopping.wait()
+                return
             if state.started_at is None:
                 state.started_at = wall_clock()
                 ctx.log.info("replaying {path} at {speed}", path=str(state.path),
@@ -161,7 +162,7 @@ def replay_actor(
                          last=f", last: {reader.last_error}" if reader.last_error else "")
             state.done.set()
             rtds.health.connected = False
-            await trio.sleep_forever()
+            await ctx.stopping.wait()  # idle (the service keeps serving) until asked to stop
         finally:
             reader.close()
 

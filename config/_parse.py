@@ -59,7 +59,7 @@ def integer(*, minimum: int | None = None, maximum: int | None = None) -> Callab
     return parse
 
 
-parse_port = integer(minimum=1, maximum=65535)
+parse_port = integer(minimum=0, maximum=65535)  # 0: any free port (tests)
 
 
 def choice(*options: str) -> Callable[[str], str]:
@@ -93,6 +93,16 @@ def parse_host(raw: str) -> str:
 def word_list(raw: str) -> tuple[str, ...]:
     """Comma-separated, trimmed, lower-cased, empties dropped."""
     return tuple(w.strip().lower() for w in raw.split(",") if w.strip())
+
+
+def origin_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated browser origins (``https://example.com``), exact match."""
+    items = tuple(w.strip().rstrip("/") for w in raw.split(",") if w.strip())
+    for item in items:
+        parts = urllib.parse.urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise ValueError(f"expected origins like https://example.com, got {item!r}")
+    return items
 
 
 def name_list(raw: str) -> tuple[str, ...]:

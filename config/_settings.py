@@ -31,6 +31,7 @@ from ._parse import (
     parse_port,
     url,
     word_list,
+    origin_list,
 )
 
 
@@ -69,6 +70,29 @@ class Settings:
     ws_server_port: int = setting("WS_SERVER_PORT", parse_port, 8765, doc="WebSocket feed port")
     ws_auth_token: str | None = setting(
         "WS_AUTH_TOKEN", optional_text, None, secret=True, doc="if set, clients must present it")
+    ws_max_connections: int = setting(
+        "WS_MAX_CONNECTIONS", integer(minimum=1, maximum=100_000), 2000, doc="clients at most")
+    ws_allowed_origins: tuple[str, ...] = setting(
+        "WS_ALLOWED_ORIGINS", origin_list, (), doc="comma list of browser origins allowed (empty: any)")
+    ws_max_message_bytes: int = setting(
+        "WS_MAX_MESSAGE_BYTES", integer(minimum=256, maximum=1 << 24), 65536, doc="largest client message")
+    ws_queue_size: int = setting(
+        "WS_QUEUE_SIZE", integer(minimum=10, maximum=1_000_000), 1000,
+        doc="messages queued per client before it is lagged")
+    ws_ring_size: int = setting(
+        "WS_RING_SIZE", integer(minimum=10, maximum=10_000_000), 10000, doc="broadcasts kept for resume")
+    ws_lag_limit: float = setting(
+        "WS_LAG_LIMIT_SECONDS", number(minimum=0, min_exclusive=True), 10.0,
+        doc="disconnect a client that stays lagged this long")
+    ws_heartbeat_interval: float = setting(
+        "WS_HEARTBEAT_INTERVAL", number(minimum=1), 20.0, doc="seconds between WebSocket pings to clients")
+    ws_idle_timeout: float = setting(
+        "WS_IDLE_TIMEOUT", number(minimum=1), 60.0, doc="close a client that does not answer a ping this long")
+    market_update_interval: float = setting(
+        "MARKET_UPDATE_INTERVAL", number(minimum=0), 1.0, doc="at most one market_update per market this often")
+    market_filter_hook: str | None = setting(
+        "MARKET_FILTER_HOOK", optional_text, None,
+        doc="module:function(market) -> bool, your own exclusion rule (the seed's should_ignore_market)")
     # HTTP side
     http_host: str = setting("HTTP_HOST", parse_host, "localhost", doc="health, metrics and dashboard address")
     http_port: int = setting("HTTP_PORT", parse_port, 8766, doc="health, metrics and dashboard port")
@@ -156,12 +180,16 @@ class Settings:
 
 
 def _check_together(settings: Settings) -> None:
+    if settings.ws_ring_size < settings.ws_queue_size:
+        raise ConfigError("WS_RING_SIZE", f"{settings.ws_ring_size} is below WS_QUEUE_SIZE "
+                          f"({settings.ws_queue_size}); a lagged client must be able to resume what it missed")
     if settings.whale_trade_threshold < settings.trade_notional_threshold:
         raise ConfigError(
             "WHALE_TRADE_THRESHOLD",
             f"{settings.whale_trade_threshold:g} is below TRADE_NOTIONAL_THRESHOLD "
             f"({settings.trade_notional_threshold:g}); a whale must be a kept trade")
-    if settings.ws_server_host == settings.http_host and settings.ws_server_port == settings.http_port:
+    if settings.ws_server_port and settings.ws_server_host == settings.http_host and \
+            settings.ws_server_port == settings.http_port:
         raise ConfigError("HTTP_PORT", f"{settings.http_port} is also WS_SERVER_PORT; use two different ports")
 
 

@@ -60,7 +60,7 @@ def test_sqlite_urls(url: str, path: str) -> None:
     ("IGNORE_PRICE_THRESHOLD", "0.5", "< 0.5"),
     ("IGNORE_PRICE_THRESHOLD", "nan", "expected a number"),
     ("WS_SERVER_PORT", "70000", "<= 65535"),
-    ("WS_SERVER_PORT", "0", ">= 1"),
+    ("WS_SERVER_PORT", "-1", ">= 0"),
     ("HTTP_PORT", "eighty", "whole number"),
     ("DATABASE_URL", "postgres://u@h/db", "expected sqlite:///"),
     ("DATABASE_URL", "mysql://u:p@h:notaport/db", "port"),

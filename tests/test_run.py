@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: never reach out to the real Polymarket or OpenRouter from a test: port 9 on loopback refuses
 LOOPBACK_ENDPOINTS = {"POLYMARKET_WS_URL": "ws://127.0.0.1:9/ws/market", "POLYMARKET_RTDS_URL": "ws://127.0.0.1:9",
                       "GAMMA_API_URL": "http://127.0.0.1:9", "DATA_API_URL": "http://127.0.0.1:9",
-                      "OPENROUTER_BASE_URL": "http://127.0.0.1:9"}
+                      "OPENROUTER_BASE_URL": "http://127.0.0.1:9", "WS_SERVER_PORT": "0", "HTTP_PORT": "0"}
 
 
 def run_py(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,

@@ -24,7 +24,7 @@ def fake_env(fake: FakePolymarket, **overrides: str) -> dict[str, str]:
         "GAMMA_API_URL": fake.gamma_url, "DATA_API_URL": fake.data_api_url,
         "OPENROUTER_BASE_URL": "http://127.0.0.1:9", "STATUS_LOG_INTERVAL": "0",
         "BACKFILL_SETTLE_SECONDS": "0", "BACKFILL_LOOKBACK_MINUTES": "10", "RTDS_SILENCE_TIMEOUT": "2",
-        "CLOB_MAX_CONNECTIONS": "4",
+        "CLOB_MAX_CONNECTIONS": "4", "WS_SERVER_PORT": "0", "HTTP_PORT": "0",
     }
     env.update(overrides)
     return env

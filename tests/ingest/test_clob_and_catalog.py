@@ -85,7 +85,13 @@ async def test_shards_add_and_drop_tokens_on_the_live_connection() -> None:
                 await fake.clob.wait_until(lambda: "a" not in fake.clob.subscribed_assets)
             assert first.is_open
             assert fake.clob.connections_accepted == 2
-            ops = [m for c in fake.clob.connections for m in c.received if '"operation"' in m]
+            # a dropped connection reconnects and resubscribes to its whole shard
+            await fake.clob.drop_connections([first])
+            with trio.fail_after(10):
+                await fake.clob.wait_until(lambda: fake.clob.connections_accepted == 3)
+                await fake.clob.wait_subscribed({"b", "c", "d", "e"})
+            assert "a" not in fake.clob.subscribed_assets
+            ops = [m for c in fake.clob.connections[:2] for m in c.received if '"operation"' in m]
             assert any('"unsubscribe"' in m for m in ops) and any('"subscribe"' in m for m in ops)
             # the initial dump (a book per asset) became ticks
             with trio.fail_after(10):
