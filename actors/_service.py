@@ -155,12 +155,17 @@ def build_service(
     per_shard = settings.clob_tokens_per_connection
     shards = ClobShards(max(1, settings.clob_max_connections), per_shard) if settings.clob_max_connections else None
 
+    # The root supervises subtrees only (and the chaos monkey): a worker that keeps failing
+    # escalates through its subtree, whose tolerance is set for its kind of work.
     children: list[ChildSpec] = []
+    ops: list[ChildSpec] = []
     if settings.status_log_interval > 0:
-        children.append(ChildSpec(id="status_log", run=status_logger(settings.status_log_interval), shutdown=0,
-                                  backoff=Backoff(min=1, max=30)))
+        ops.append(ChildSpec(id="status_log", run=status_logger(settings.status_log_interval), shutdown=0,
+                             backoff=Backoff(min=1, max=30)))
     if recorder is not None:
-        children.append(ChildSpec(id="recorder", run=recorder.actor(), inbox=inboxes["recorder"], shutdown=10))
+        ops.append(ChildSpec(id="recorder", run=recorder.actor(), inbox=inboxes["recorder"], shutdown=10))
+    if ops:
+        children.append(supervisor_child("ops", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=30, period=60), ops))
 
     frontend = [
         ChildSpec(id="hub", inbox=inboxes["hub"], run=hub_actor(hub), backoff=Backoff(min=0.05, max=5)),
@@ -173,7 +178,9 @@ def build_service(
                            heartbeat_interval=settings.ws_heartbeat_interval, idle_timeout=settings.ws_idle_timeout),
             hub, sessions, frontend_stats)),
     ]
-    children.append(supervisor_child("frontend", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=10, period=30),
+    # Pipeline and frontend actors restart in milliseconds and lose nothing (their inboxes and
+    # state outlive them), so their supervisors tolerate bursts: 30 restarts in 30 s.
+    children.append(supervisor_child("frontend", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=30, period=30),
                                      frontend))
     custom_rule = load_custom_rule(settings.market_filter_hook) if settings.market_filter_hook else None
     rules = MarketRules.from_settings(settings, custom=custom_rule)
@@ -195,20 +202,20 @@ def build_service(
     replay_state: ReplayState | None = None
     catalog_config = CatalogConfig(gamma_url=settings.gamma_api_url, refresh_interval=settings.catalog_refresh_seconds,
                                    offline=options.replay is not None)
-    children.append(ChildSpec(
+    catalog = ChildSpec(
         id="catalog", inbox=inboxes["catalog"], backoff=Backoff(min=1, max=60),
         run=catalog_actor(catalog_config, directory, shards=None if options.replay else shards, recorder=recorder,
                           http_client=ports.http_client, wall_clock=ports.wall_clock,
-                          rng=random.Random(rng.random()))))
+                          rng=random.Random(rng.random())))
     pipeline.append(ChildSpec(
         id="trade_merge", inbox=inboxes["trade_merge"], backoff=Backoff(min=0.05, max=5),
         run=trade_merge_actor(trades_sink, deduper, merge_stats, rtds_health=rtds_health, directory=directory,
                               catalog=catalog_in, wall_clock=ports.wall_clock)))
-    children.append(supervisor_child("pipeline", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=10, period=30),
+    children.append(supervisor_child("pipeline", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=30, period=30),
                                      pipeline))
 
     feed_backoff = Backoff(min=1.0, max=60.0, factor=2.0, jitter=0.2)
-    feeds: list[ChildSpec] = []
+    feeds: list[ChildSpec] = [catalog]
     clob_health: list[FeedHealth] = []
     if options.replay is not None:
         replay_state = ReplayState(path=options.replay, speed=options.speed)
@@ -242,9 +249,10 @@ def build_service(
                     run=clob_shard_actor(index, settings.polymarket_ws_url, shards, ingest,
                                          silence_timeout=settings.clob_silence_timeout, connect=ports.connect,
                                          recorder=recorder, wall_clock=ports.wall_clock)))
-    # Feeds: a connection failing forever must not take the service down; with backoff capped
-    # at 60 s a feed restarts at most ~6 times a minute once the backoff is long.
-    children.append(supervisor_child("feeds", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=10, period=60), feeds,
+    # Feeds: a connection failing forever must not take the service down: with backoff
+    # doubling from 1 s to 60 s a dead upstream costs about 6 restarts in its first minute and
+    # 1 a minute after; 30 a minute leaves room for several feeds failing at once (and chaos).
+    children.append(supervisor_child("feeds", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=30, period=60), feeds,
                                      rng=random.Random(rng.random())))
     if options.chaos_per_minute:
         children.append(ChildSpec(

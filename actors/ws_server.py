@@ -77,17 +77,29 @@ class _SessionNursery:
         self.stats = stats
 
     def start_soon(self, fn: Callable[..., Awaitable[None]], *args: Any, name: object = None) -> None:
+        stream = args[0] if args and isinstance(args[0], trio.abc.AsyncResource) else None
+
         async def run(ctx: ActorContext) -> None:
             _session_ctx.set(ctx)
-            await fn(*args)
+            try:
+                await fn(*args)
+            finally:
+                # trio-websocket does not close the socket of a connection cancelled mid-way
+                # (a killed session): close it ourselves, or the descriptor leaks
+                if stream is not None:
+                    await trio.aclose_forcefully(stream)
 
         try:
             self.sessions.start_child(run, name="client")
         except (TooManyChildren, SupervisorNotRunning):
             self.stats.count(self.stats.rejected_total, "capacity")
-            stream = args[0] if args else None
-            if isinstance(stream, trio.abc.AsyncResource) and self.sessions._nursery is not None:
-                self.sessions._nursery.start_soon(trio.aclose_forcefully, stream)
+            if stream is not None:
+                if self.sessions._nursery is not None:
+                    self.sessions._nursery.start_soon(trio.aclose_forcefully, stream)
+                else:  # the sessions supervisor is restarting: drop the connection at once
+                    sock = getattr(stream, "socket", None)
+                    if sock is not None:
+                        sock.close()
 
 
 def _header(request: WebSocketRequest, name: str) -> str | None:
