@@ -25,11 +25,10 @@ import trio
 from loguru import logger
 
 from actors import ServiceOptions, build_service
-from config import ConfigError, Settings, configure_logging, load_settings
+from config import ConfigError, Settings, __version__, configure_logging, load_settings
 from protocols.recording import RecordingError, RecordingReader
 from supervision import ChildSpec, SupervisorGaveUp, run_supervisor
 
-__version__ = "0.1.0"
 
 
 def positive_float(raw: str) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import trio
 
-from config import Settings
+from config import Settings, __version__
 from protocols.polymarket import PriceTick, Trade
 from supervision import (
     Backoff,
@@ -171,7 +171,8 @@ def build_service(
         ChildSpec(id="hub", inbox=inboxes["hub"], run=hub_actor(hub), backoff=Backoff(min=0.05, max=5)),
         ChildSpec(id="sessions", run=sessions.run, shutdown=5, backoff=Backoff(min=0.1, max=5)),
         ChildSpec(id="ws_server", backoff=Backoff(min=0.5, max=10), shutdown=1, run=ws_server_actor(
-            FrontendConfig(host=settings.ws_server_host, port=settings.ws_server_port, auth_token=settings.ws_auth_token,
+            FrontendConfig(host=settings.ws_server_host, port=settings.ws_server_port, version=__version__,
+                           auth_token=settings.ws_auth_token,
                            allowed_origins=frozenset(settings.ws_allowed_origins),
                            max_connections=settings.ws_max_connections,
                            max_message_bytes=settings.ws_max_message_bytes, queue_size=settings.ws_queue_size,
