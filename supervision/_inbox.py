@@ -104,8 +104,12 @@ class Inbox(Generic[T]):
         self._current = receiver
         return receiver
 
-    def _close(self, receiver: InboxReceiver[T], *, processed: bool) -> None:
-        """End an incarnation's reading: requeue what it had not finished unless ``processed``."""
+    def _close(self, receiver: InboxReceiver[T], *, processed: bool, crashed: bool = True) -> None:
+        """End an incarnation's reading: requeue what it had not finished unless ``processed``.
+
+        Only a ``crashed`` incarnation's deliveries count towards ``max_deliveries``; one that
+        was stopped (e.g. because a sibling died) requeues its messages uncounted.
+        """
         if self._current is receiver:
             self._current = None
         unfinished = receiver._in_flight
@@ -113,9 +117,11 @@ class Inbox(Generic[T]):
         receiver._channel.close()
         if processed or not unfinished:
             return
+        if not crashed:
+            unfinished = [(message, deliveries - 1) for message, deliveries in unfinished]
         kept: list[tuple[T, int]] = []
         for message, deliveries in unfinished:
-            if deliveries >= self.max_deliveries:
+            if crashed and deliveries >= self.max_deliveries:
                 self.dead_letters_total += 1
                 logger.bind(inbox=self.name).error(
                     "dropping a message whose delivery crashed its actor {n} times: {msg!r:.200}",

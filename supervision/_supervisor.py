@@ -132,6 +132,7 @@ class Supervisor:
                         error = result.exited.error
                         self._log.bind(child=child.spec.id).error(
                             "child {child} failed to start: {err}", child=child.spec.id, err=describe(error))
+                        child.info.state = ActorState.FAILED
                         await self._stop_all()
                         gave_up = SupervisorGaveUp(self.path, child.spec.id, 0, "it failed to start")
                         gave_up.__cause__ = error
@@ -213,7 +214,7 @@ class Supervisor:
             info._kill = None
             child.running = False
             if inbox is not None and ctx.inbox is not None:
-                inbox._close(ctx.inbox, processed=ending is _Ending.RETURNED)
+                inbox._close(ctx.inbox, processed=ending is _Ending.RETURNED, crashed=ending is _Ending.FAILED)
             child.done.set()
             if ending is not None:
                 exited = _Exited(child, incarnation, ending, error, trio.current_time() - child.started_time)
@@ -262,7 +263,8 @@ class Supervisor:
             return None
 
         now = trio.current_time()
-        self._restarts = [t for t in self._restarts if t > now - self.spec.period]
+        # OTP add_restart/3: keep restarts R with R >= Now - Period (the window is inclusive)
+        self._restarts = [t for t in self._restarts if t >= now - self.spec.period]
         self._restarts.append(now)
         if len(self._restarts) > self.spec.intensity:
             info.state = ActorState.FAILED
@@ -349,7 +351,7 @@ class Supervisor:
             child.restart_token = None
             if child.running:
                 await self._stop_child(child)
-            else:
+            elif child.info.state is not ActorState.FAILED:  # keep the culprit's FAILED
                 child.info.state = ActorState.STOPPED
 
 

@@ -56,7 +56,8 @@ async def test_short_silence_timeout_pings_three_times_per_window(autojump_clock
     with pytest.raises(FeedStalled):
         await run_ws_session(sock, health=FeedHealth("t"), on_text=lambda t: trio.lowlevel.checkpoint(),  # type: ignore[arg-type]
                              ping_text="PING", ping_interval=5.0, silence_timeout=3.0)
-    assert [t for t, _ in sock.sent] == [1.0, 2.0]
+    # a third ping may or may not leave at exactly t=3.0, the same instant the watchdog fires
+    assert [t for t, _ in sock.sent if t < 3.0] == [1.0, 2.0] and len(sock.sent) <= 3
     assert trio.current_time() == 3.0
 
 
