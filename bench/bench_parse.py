@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from protocols.polymarket import Trade, parse_clob_frame, parse_rtds_frame, trade_keys  # noqa: E402
 
-DEFAULT_CSV = Path("/work/shared/data/real-trades/nobel-peace-prize-2025-trades.csv")
+DEFAULT_CSV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-trades" / "nobel-peace-prize-2025-trades.csv"
 
 SYNTHETIC_PAYLOAD: dict[str, Any] = {
     "asset": "72551024098258542594534683942523606143014690620243023298497729957846870197074",

@@ -22,7 +22,7 @@ from actors.market_rules import (
 from config import keywords
 from protocols.polymarket import MarketInfo, parse_market, trade_from_activity
 
-REAL = Path("/work/shared/data/real-trades")
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-trades"
 FIXTURES = Path(__file__).parent / "protocols" / "fixtures"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="shared real-trade data not available")
 

@@ -61,7 +61,8 @@ from ._ws import (
 NOBEL_CSV = Path(
     os.environ.get(
         "POLYMARKET_NOBEL_CSV",
-        "/work/shared/data/real-trades/nobel-peace-prize-2025-trades.csv",
+        str(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real-trades"
+            / "nobel-peace-prize-2025-trades.csv"),
     )
 )
 
