@@ -16,7 +16,7 @@ import attrs
 import trio
 
 from config import Settings, __version__
-from protocols.polymarket import PriceTick, Trade
+from protocols.polymarket import MarketInfo, PriceTick, Trade
 from supervision import (
     Backoff,
     ChildSpec,
@@ -203,11 +203,16 @@ def build_service(
     replay_state: ReplayState | None = None
     catalog_config = CatalogConfig(gamma_url=settings.gamma_api_url, refresh_interval=settings.catalog_refresh_seconds,
                                    offline=options.replay is not None)
+    def watch(market: MarketInfo) -> bool:
+        return rules.exclusion(title=market.question, slug=market.slug, event_slug=market.event_slug,
+                               category=market.category, tags=market.tags,
+                               condition_id=market.condition_id) is None
+
     catalog = ChildSpec(
         id="catalog", inbox=inboxes["catalog"], backoff=Backoff(min=1, max=60),
         run=catalog_actor(catalog_config, directory, shards=None if options.replay else shards, recorder=recorder,
                           http_client=ports.http_client, wall_clock=ports.wall_clock,
-                          rng=random.Random(rng.random())))
+                          rng=random.Random(rng.random()), watch=watch))
     pipeline.append(ChildSpec(
         id="trade_merge", inbox=inboxes["trade_merge"], backoff=Backoff(min=0.05, max=5),
         run=trade_merge_actor(trades_sink, deduper, merge_stats, rtds_health=rtds_health, directory=directory,

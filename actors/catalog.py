@@ -87,8 +87,12 @@ def catalog_actor(
     http_client: HttpClientFactory = default_http_client,
     wall_clock: Callable[[], float] = time.time,
     rng: random.Random | None = None,
+    watch: Callable[[MarketInfo], bool] | None = None,
 ) -> Callable[..., Any]:
     """The catalog actor body.
+
+    ``watch`` decides which markets' tokens the CLOB shards subscribe to (the service passes
+    "not excluded as crypto or sports": their ticks would only be dropped downstream).
 
     Cancellation: safe at any point; the directory keeps what was loaded.
     Errors: an unreachable or failing Gamma is logged and retried (the directory keeps its
@@ -101,9 +105,13 @@ def catalog_actor(
 
     def publish_tokens(ctx: ActorContext) -> None:
         if shards is not None:
-            added, removed = shards.update(directory.tradable_tokens())
+            overflow_before = len(shards.overflow)
+            added, removed = shards.update(directory.tradable_tokens(watch))
             if added or removed:
                 ctx.log.info("CLOB tokens: +{a} -{r} (watching {n})", a=added, r=removed, n=shards.total())
+            if len(shards.overflow) > overflow_before:
+                ctx.log.warning("CLOB: {n} tokens exceed CLOB_MAX_CONNECTIONS x CLOB_TOKENS_PER_CONNECTION "
+                                "and are not watched", n=len(shards.overflow))
 
     async def record(request: str, response: httpx.Response) -> None:
         if recorder is not None:

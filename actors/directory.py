@@ -6,7 +6,7 @@ catalog actor writes it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 
@@ -72,9 +72,10 @@ class MarketDirectory:
             self.markets[market.condition_id] = attrs.evolve(market, active=False, closed=True)
         self.version += 1
 
-    def tradable_tokens(self) -> set[str]:
-        """Tokens of markets that are active and not closed (what the CLOB feed should watch)."""
-        return {t for m in self.markets.values() if m.active and not m.closed for t in m.token_ids}
+    def tradable_tokens(self, wanted: Callable[[MarketInfo], bool] | None = None) -> set[str]:
+        """Tokens of markets that are active, not closed and ``wanted`` (what the CLOB feed watches)."""
+        return {t for m in self.markets.values()
+                if m.active and not m.closed and (wanted is None or wanted(m)) for t in m.token_ids}
 
     def retire_missing(self, seen: set[str]) -> int:
         """After a full refresh: mark markets Gamma no longer lists as active as closed."""

@@ -36,6 +36,8 @@ async def test_catalog_pages_decodes_and_shards_tokens_at_most_500_per_connectio
     markets = _markets(650)   # 1,300 tokens: three connections
     events = [make_gamma_event(f"e{i}", f"Event {i}", markets[i * 5:(i + 1) * 5], tags=["Politics"])
               for i in range(130)]
+    sports = _markets(1, "nba")
+    events.append(make_gamma_event("nba-lal-bos", "Lakers vs. Celtics", sports, tags=["Sports", "NBA"]))
     async with open_fake_polymarket() as fake:
         fake.gamma.set_events(events)
         fake.gamma.fail_next(1, status=429, retry_after=1)
@@ -43,10 +45,13 @@ async def test_catalog_pages_decodes_and_shards_tokens_at_most_500_per_connectio
         async with running_service(env) as run:
             tokens = {t for m in run.service.directory.markets.values() for t in m.token_ids}
             with trio.fail_after(20):
-                while len(run.service.directory) < 650:
+                while len(run.service.directory) < 651:
                     await trio.sleep(0.05)
-                tokens = {t for m in run.service.directory.markets.values() for t in m.token_ids}
+                tokens = {t for m in run.service.directory.markets.values() for t in m.token_ids
+                          if m.condition_id != sports[0]["conditionId"]}
                 await fake.clob.wait_subscribed(tokens)
+            assert not set(run.service.directory.get(sports[0]["conditionId"]).token_ids) & fake.clob.subscribed_assets, \
+                "an excluded (sports) market's tokens are not watched"
             directory = run.service.directory
             market = directory.get(markets[0]["conditionId"])
             assert market is not None and market.outcomes == ("Yes", "No") and len(market.token_ids) == 2
@@ -58,7 +63,7 @@ async def test_catalog_pages_decodes_and_shards_tokens_at_most_500_per_connectio
         gamma_pages = fake.gamma.requests_to("/events")
         assert gamma_pages[0].param("active") == "true" and gamma_pages[0].param("closed") == "false"
         # 130 events, 100 a page: the 429, its retry, the second page, then the empty page that ends it
-        assert [r.param("offset") for r in gamma_pages] == ["0", "0", "100", "200"]
+        assert [r.param("offset") for r in gamma_pages] == ["0", "0", "100", "200"]  # 131 events
 
 
 async def test_shards_add_and_drop_tokens_on_the_live_connection() -> None:
