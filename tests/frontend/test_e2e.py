@@ -171,3 +171,33 @@ async def test_auth_token_and_origin(token: str) -> None:
         await client.session(url(svc) + f"/?token={token}", until=lambda c: c.messages)
         assert client.messages[0]["type"] == "hello"
     assert svc.frontend_stats.rejected_total == {"auth": 2}
+
+
+async def test_a_crashing_session_never_takes_the_server_down() -> None:
+    async with service(ServiceOptions(seed=6, replay=SAMPLE, speed=0)) as svc:
+        await replayed_and_quiet(svc)
+        server = svc.registry.find("ws_server")
+        assert server is not None
+        incarnation = server.incarnation
+        victim, survivor = Client(), Client()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(functools.partial(victim.session, url(svc)))
+            nursery.start_soon(functools.partial(survivor.session, url(svc),
+                                                 until=lambda c: any(m["type"] == "pong" for m in c.messages)))
+            with trio.fail_after(10):
+                while len(svc.hub.clients) < 2:
+                    await trio.sleep(0.01)
+            sessions = [i.path for i in svc.registry if "/sessions/client-" in i.path]
+            assert len(sessions) == 2
+            assert svc.registry.kill(sessions[0], "simulated bug")   # fails as if it raised
+            with trio.fail_after(10):
+                while svc.sessions.crashed_total < 1:
+                    await trio.sleep(0.01)
+            # the server and the other client carry on; a new client can connect
+            async with _raw(url(svc)) as ws:
+                await ws.send_message('{"type":"ping"}')
+                assert '"pong"' in await _next_non_hello(ws)
+            for client_path in sessions[1:]:
+                assert svc.registry.get(client_path) is not None
+            nursery.cancel_scope.cancel()
+        assert server.incarnation == incarnation and server.crashes == 0
