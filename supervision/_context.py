@@ -66,3 +66,5 @@ class ActorContext:
         self.stopping.set()
         for scope in self._stop_scopes:
             scope.cancel()
+        if self.inbox is not None:
+            self.inbox._stop_requested()
