@@ -98,7 +98,8 @@ class ClobShards:
 class ClobSinks:
     """Where CLOB events go (send channels of the consuming actors' inboxes; None drops them)."""
 
-    ticks: trio.MemorySendChannel[PriceTick] | None = None
+    #: Price ticks: one ``PriceTick``, or a list of them for a frame that carried several.
+    ticks: trio.MemorySendChannel[PriceTick | list[PriceTick]] | None = None
     trades: trio.MemorySendChannel[Trade] | None = None
     catalog: trio.MemorySendChannel[Any] | None = None
 
@@ -134,11 +135,16 @@ class ClobIngest:
                 health.keepalives_total += 1
             return
         sinks = self.sinks
+        ticks = [event for event in parsed.events if event.__class__ is PriceTick]
+        if ticks and sinks.ticks is not None:
+            # one message per frame, not per tick: a price_change burst costs one channel hop
+            await sinks.ticks.send(ticks[0] if len(ticks) == 1 else ticks)  # type: ignore[arg-type]
+        if len(ticks) == len(parsed.events):
+            return
         for event in parsed.events:
             cls = event.__class__
             if cls is PriceTick:
-                if sinks.ticks is not None:
-                    await sinks.ticks.send(event)  # type: ignore[arg-type]
+                continue
             elif cls is Trade:
                 health.count("trades")
                 if sinks.trades is not None:

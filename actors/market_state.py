@@ -55,7 +55,8 @@ def market_state_actor(
     interval: float = 1.0,
     wall_clock: Callable[[], float] = time.time,
 ) -> Callable[..., Any]:
-    """The market state actor body; its inbox takes :class:`PriceTick` and :class:`Trade`.
+    """The market state actor body; its inbox takes :class:`PriceTick` (alone or in a list,
+    one per CLOB frame) and :class:`Trade`.
 
     The price is the first outcome's (YES): ticks of the second token of a two-outcome market
     are mirrored (1 − p).  24 h volume is Gamma's figure plus the live notional of trades seen
@@ -158,15 +159,16 @@ def market_state_actor(
             nursery.start_soon(flusher)
             task_status.started()
             async for message in ctx.inbox:
-                v = view(message.condition_id)
-                apply(message, v)
-                now = trio.current_time()
-                if now - v.last_emit >= interval:
-                    await emit(v)
-                elif not v.dirty:
-                    v.dirty = True
-                    heapq.heappush(due, (v.last_emit + interval, v.condition_id))
-                    wake.set()
+                for item in message if message.__class__ is list else (message,):
+                    v = view(item.condition_id)
+                    apply(item, v)
+                    now = trio.current_time()
+                    if now - v.last_emit >= interval:
+                        await emit(v)
+                    elif not v.dirty:
+                        v.dirty = True
+                        heapq.heappush(due, (v.last_emit + interval, v.condition_id))
+                        wake.set()
             nursery.cancel_scope.cancel()
 
     return run
