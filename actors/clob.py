@@ -29,7 +29,7 @@ from protocols.polymarket import (
     is_keepalive,
     parse_clob_frame,
 )
-from supervision import ActorContext
+from supervision import ActorContext, deliver
 
 from ._ratelimit import LogThrottle
 from ._ws_client import Connector, open_ws
@@ -138,7 +138,7 @@ class ClobIngest:
         ticks = [event for event in parsed.events if event.__class__ is PriceTick]
         if ticks and sinks.ticks is not None:
             # one message per frame, not per tick: a price_change burst costs one channel hop
-            await sinks.ticks.send(ticks[0] if len(ticks) == 1 else ticks)  # type: ignore[arg-type]
+            await deliver(sinks.ticks, ticks[0] if len(ticks) == 1 else ticks)  # type: ignore[arg-type]
         if len(ticks) == len(parsed.events):
             return
         for event in parsed.events:
@@ -148,11 +148,11 @@ class ClobIngest:
             elif cls is Trade:
                 health.count("trades")
                 if sinks.trades is not None:
-                    await sinks.trades.send(event)  # type: ignore[arg-type]
+                    await deliver(sinks.trades, event)  # type: ignore[arg-type]
             elif cls is NewMarket or cls is MarketResolved:
                 health.count(cls.__name__)
                 if sinks.catalog is not None:
-                    await sinks.catalog.send(event)
+                    await deliver(sinks.catalog, event)
             elif cls is TickSizeChange:
                 health.count("tick_size_change")
 

@@ -15,7 +15,7 @@ import attrs
 import trio
 
 from protocols.polymarket import MarketInfo, Trade
-from supervision import ActorContext
+from supervision import ActorContext, deliver
 
 from .directory import MarketDirectory
 from .market_rules import Exclusion, MarketRules
@@ -68,7 +68,7 @@ def market_filter_actor(
         async for trade in ctx.inbox:
             stats.received_total += 1
             for channel in every_trade:
-                await channel.send(trade)
+                await deliver(channel, trade)
             if trade.notional < threshold:
                 reason = "below_threshold"
             else:
@@ -76,7 +76,7 @@ def market_filter_actor(
                 if excluded is None:
                     stats.kept_total += 1
                     for channel in kept:
-                        await channel.send(trade)
+                        await deliver(channel, trade)
                     continue
                 reason = f"excluded_{excluded.category}"
             stats.dropped[reason] = stats.dropped.get(reason, 0) + 1

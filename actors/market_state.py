@@ -13,7 +13,7 @@ import trio
 
 from protocols.client import iso_utc
 from protocols.polymarket import PriceTick, Trade
-from supervision import ActorContext
+from supervision import ActorContext, deliver
 
 from .directory import MarketDirectory
 from .messages import Broadcast
@@ -135,7 +135,7 @@ def market_state_actor(
             v.last_emit = trio.current_time()
             store.updates_total += 1
             if broadcast is not None:
-                await broadcast.send(Broadcast("market_update", data_for(v), market=v.condition_id))
+                await deliver(broadcast, Broadcast("market_update", data_for(v), market=v.condition_id))
 
         async def flusher() -> None:
             nonlocal wake

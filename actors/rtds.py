@@ -24,7 +24,7 @@ from protocols.polymarket import (
     parse_rtds_frame,
     rtds_subscribe_message,
 )
-from supervision import ActorContext
+from supervision import ActorContext, deliver
 
 from ._ratelimit import LogThrottle
 from ._ws_client import Connector, open_ws
@@ -98,7 +98,7 @@ class RtdsIngest:
             health.last_trade_ts = trade.timestamp
         health.count(trade.source)
         if self.out is not None:
-            await self.out.send(trade)
+            await deliver(self.out, trade)
 
 
 def rtds_actor(

@@ -15,7 +15,7 @@ import attrs
 import trio
 
 from protocols.polymarket import Trade
-from supervision import ActorContext
+from supervision import ActorContext, deliver
 
 from .catalog import LookupMarket
 from .directory import MarketDirectory
@@ -135,6 +135,6 @@ def trade_merge_actor(
                 except trio.WouldBlock:
                     pass  # the next trade of that market asks again
             if out is not None:
-                await out.send(trade)
+                await deliver(out, trade)
 
     return run

@@ -10,7 +10,7 @@ import trio
 
 from protocols.client import iso_utc
 from protocols.polymarket import Trade
-from supervision import ActorContext
+from supervision import ActorContext, deliver
 
 from .directory import MarketDirectory
 from .messages import Broadcast
@@ -96,7 +96,7 @@ def whale_watcher_actor(
             if trade.notional < threshold:
                 continue
             for channel in whales:
-                await channel.send(trade)
+                await deliver(channel, trade)
             if is_near_settlement(trade.price, ignore_price):
                 stats.near_settlement_total += 1
                 continue
@@ -104,7 +104,7 @@ def whale_watcher_actor(
             data = whale_data(trade, directory, threshold)
             ctx.log.info("whale: ${amount:,.0f} {action} {side} @ {price} on {market!r}", **data)
             if broadcast is not None:
-                await broadcast.send(Broadcast("whale_trade", data, market=trade.condition_id,
+                await deliver(broadcast, Broadcast("whale_trade", data, market=trade.condition_id,
                                                amount=data["amount"], key=f"whale:{trade.trade_id}"))
 
     return run

@@ -11,7 +11,7 @@ from ._chaos import chaos_monkey
 from ._context import ActorContext
 from ._dynamic import DynamicSupervisor
 from ._errors import ActorKilled, SupervisorGaveUp, SupervisorNotRunning, TooManyChildren
-from ._inbox import Inbox, InboxReceiver, InboxStatistics
+from ._inbox import Inbox, InboxReceiver, InboxStatistics, deliver
 from ._registry import ActorInfo, ActorState, Registry
 from ._spec import Backoff, ChildSpec, Restart, Strategy, SupervisorSpec
 from ._supervisor import Supervisor, run_supervisor, supervisor_child
@@ -20,5 +20,5 @@ __all__ = [
     "ActorContext", "ActorInfo", "ActorKilled", "ActorState", "Backoff", "ChildSpec",
     "DynamicSupervisor", "Inbox", "InboxReceiver", "InboxStatistics", "Registry", "Restart",
     "Strategy", "Supervisor", "SupervisorGaveUp", "SupervisorNotRunning", "SupervisorSpec",
-    "TooManyChildren", "chaos_monkey", "run_supervisor", "supervisor_child",
+    "TooManyChildren", "chaos_monkey", "deliver", "run_supervisor", "supervisor_child",
 ]
