@@ -122,3 +122,36 @@ async def test_market_updates_are_throttled_per_market(autojump_clock: trio.test
     assert a[0][0] == 0.0 and a[1][0] == 1.0 and a[1][1] == pytest.approx(0.99)
     b = [t for t, m, _ in got if m == "b"]
     assert b == [pytest.approx(0.5)], "another market is not held back by the first one's throttle"
+
+
+class _Socket:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_message(self, text: str) -> None:
+        self.sent.append(text)
+        await trio.sleep(0)
+
+
+async def test_writer_sends_what_is_queued_then_the_lagged_notice(autojump_clock: trio.testing.MockClock) -> None:
+    from actors.ws_server import FrontendConfig, FrontendStats, _writer
+
+    hub = HubState()
+    client = ClientQueue(2)
+    hub.register(client)
+    for n in range(5):
+        hub.publish(whale(n))
+    sock = _Socket()
+    ended: list[str] = []
+
+    async def end(why: str) -> None:
+        ended.append(why)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_writer, sock, client, FrontendConfig(), FrontendStats(), end)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    frames = [orjson.loads(f) for f in sock.sent]
+    assert [f.get("seq") for f in frames] == [1, 2, None]
+    assert frames[-1] == {"type": "lagged", "data": {"missed": 3, "resume_from": 2}}
+    assert client.missed == 0 and not ended
