@@ -25,6 +25,7 @@ import trio
 from loguru import logger
 
 from actors import ServiceOptions, build_service
+from actors.market_rules import load_custom_rule
 from config import ConfigError, Settings, __version__, configure_logging, load_settings
 from protocols.recording import RecordingError, RecordingReader
 from supervision import ChildSpec, SupervisorGaveUp, run_supervisor
@@ -148,6 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check_config:
         print_settings(settings)
         return 0
+    if settings.market_filter_hook:
+        try:
+            load_custom_rule(settings.market_filter_hook)
+        except ValueError as exc:
+            print(f"configuration error: invalid MARKET_FILTER_HOOK: {exc}", file=sys.stderr)
+            return 2
     if args.replay is not None:
         try:
             check_recording(args.replay)

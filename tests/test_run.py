@@ -61,6 +61,12 @@ def test_bad_setting_exits_2_with_one_line() -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_unimportable_filter_hook_exits_2_with_one_line() -> None:
+    result = run_py(env={"MARKET_FILTER_HOOK": "no_such_module:should_ignore_market"})
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "MARKET_FILTER_HOOK" in result.stderr
+
+
 def test_bad_argument_exits_2() -> None:
     result = run_py("--chaos", "-1")
     assert result.returncode == 2
