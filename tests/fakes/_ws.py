@@ -568,6 +568,7 @@ async def open_ws_client(
     message_queue_size: int = 64,
     connect_timeout: float = 10.0,
     disconnect_timeout: float = 5.0,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> AsyncIterator[WebSocketConnection]:
     """A plain trio-websocket client connection (``ws://`` only) that never leaks its socket.
 
@@ -593,6 +594,7 @@ async def open_ws_client(
                     f"{parts.hostname}:{port}",
                     resource,
                     message_queue_size=message_queue_size,
+                    extra_headers=extra_headers,
                 )
             try:
                 yield ws

@@ -170,7 +170,15 @@ async def test_auth_token_and_origin(token: str) -> None:
         client = Client()
         await client.session(url(svc) + f"/?token={token}", until=lambda c: c.messages)
         assert client.messages[0]["type"] == "hello"
-    assert svc.frontend_stats.rejected_total == {"auth": 2}
+        with pytest.raises(ConnectionRejected) as info:
+            async with open_ws_client(url(svc), extra_headers=[(b"authorization", f"Bearer {token}".encode()),
+                                                               (b"origin", b"https://evil.example")]):
+                pass
+        assert info.value.status_code == 403
+        async with open_ws_client(url(svc), extra_headers=[(b"x-auth-token", token.encode()),
+                                                           (b"origin", b"https://ok.example")]) as ws:
+            assert '"hello"' in await ws.get_message()
+    assert svc.frontend_stats.rejected_total == {"auth": 2, "origin": 1}
 
 
 async def test_a_crashing_session_never_takes_the_server_down() -> None:
