@@ -225,6 +225,13 @@ async def _reader(ws: WebSocketConnection, queue: ClientQueue, hub: HubState, co
 
 async def _writer(ws: WebSocketConnection, queue: ClientQueue, config: FrontendConfig, stats: FrontendStats,
                   end: Callable[[str], Awaitable[None]]) -> None:
+    async def send(frame: str) -> None:
+        # the timeout bounds one send (a client that stopped reading), not a whole backlog:
+        # a busy server may take long over many sends to a healthy client
+        with trio.fail_after(config.send_timeout):
+            await ws.send_message(frame)
+        stats.frames_sent_total += 1
+
     while True:
         items = await queue.take()
         batch = queue.subscription.batch
@@ -232,25 +239,20 @@ async def _writer(ws: WebSocketConnection, queue: ClientQueue, config: FrontendC
         items = [(seq, frame) for seq, frame in items if seq is None or seq > queue.last_seq_sent]
         broadcasts = [(seq, frame) for seq, frame in items if seq is not None]
         try:
-            with trio.fail_after(config.send_timeout):
-                for seq, frame in items:
-                    if seq is None:
-                        await ws.send_message(frame)
-                        stats.frames_sent_total += 1
-                    elif not batch or len(broadcasts) == 1:
-                        await ws.send_message(frame)
-                        stats.frames_sent_total += 1
-                        queue.last_seq_sent = seq
-                if batch and len(broadcasts) > 1:
-                    await ws.send_message(encode_batch(frame for _, frame in broadcasts))
-                    stats.frames_sent_total += 1
-                    queue.last_seq_sent = broadcasts[-1][0]  # type: ignore[assignment]
-                stats.messages_sent_total += len(broadcasts)
-                if queue.missed and not queue.items:
-                    await ws.send_message(encode("lagged", {"missed": queue.missed, "resume_from": queue.last_seq_sent}))
-                    stats.frames_sent_total += 1
-                    queue.missed = 0
-                    queue.lagging_since = None
+            for seq, frame in items:
+                if seq is None:
+                    await send(frame)
+                elif not batch or len(broadcasts) == 1:
+                    await send(frame)
+                    queue.last_seq_sent = seq
+            if batch and len(broadcasts) > 1:
+                await send(encode_batch(frame for _, frame in broadcasts))
+                queue.last_seq_sent = broadcasts[-1][0]  # type: ignore[assignment]
+            stats.messages_sent_total += len(broadcasts)
+            if queue.missed and not queue.items:
+                await send(encode("lagged", {"missed": queue.missed, "resume_from": queue.last_seq_sent}))
+                queue.missed = 0
+                queue.lagging_since = None
         except trio.TooSlowError:
             await end("send timeout")
             return

@@ -155,3 +155,31 @@ async def test_writer_sends_what_is_queued_then_the_lagged_notice(autojump_clock
     assert [f.get("seq") for f in frames] == [1, 2, None]
     assert frames[-1] == {"type": "lagged", "data": {"missed": 3, "resume_from": 2}}
     assert client.missed == 0 and not ended
+
+
+class _SlowSocket(_Socket):
+    """Each send takes 1 s: a busy server, not a client that stopped reading."""
+
+    async def send_message(self, text: str) -> None:
+        await trio.sleep(1.0)
+        self.sent.append(text)
+
+
+async def test_send_timeout_bounds_one_send_not_the_backlog(autojump_clock: trio.testing.MockClock) -> None:
+    from actors.ws_server import FrontendConfig, FrontendStats, _writer
+
+    hub = HubState()
+    client = ClientQueue(100)
+    hub.register(client)
+    for n in range(30):                          # 30 s of sending in all, 1 s each: healthy
+        hub.publish(whale(n))
+    sock, ended = _SlowSocket(), []
+
+    async def end(why: str) -> None:
+        ended.append(why)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_writer, sock, client, FrontendConfig(send_timeout=10.0), FrontendStats(), end)
+        await trio.sleep(40)
+        nursery.cancel_scope.cancel()
+    assert ended == [] and len(sock.sent) == 30
