@@ -33,6 +33,7 @@ from ._ws_client import Connector, open_ws
 from .backfill import BackfillConfig, BackfillState, backfill_actor
 from .catalog import CatalogConfig, HttpClientFactory, catalog_actor, default_http_client
 from .clob import ClobIngest, ClobShards, ClobSinks, clob_shard_actor
+from .db_writer import DbStats, db_writer_actor
 from .directory import MarketDirectory
 from .feed_health import FeedHealth
 from .hub import HubState, hub_actor
@@ -98,6 +99,7 @@ class Service:
     filter_stats: FilterStats
     whale_stats: WhaleStats
     market_state: MarketStateStore
+    db_stats: DbStats
     #: Inboxes by actor name (for status and tests).
     inboxes: dict[str, Inbox[Any]]
 
@@ -130,6 +132,7 @@ def build_service(
         "whale_watcher": Inbox("whale_watcher", 1024),
         "market_state": Inbox("market_state", 4096),
         "hub": Inbox("hub", 4096),
+        "db_writer": Inbox("db_writer", 4096),
     }
     recorder: Recorder | None = None
     if options.record is not None:
@@ -144,6 +147,8 @@ def build_service(
     frontend_stats = FrontendStats()
     sessions = DynamicSupervisor(max_children=settings.ws_max_connections + 64)
     filter_stats, whale_stats, market_state = FilterStats(), WhaleStats(), MarketStateStore()
+    db_stats = DbStats()
+    store_in = inboxes["db_writer"].send_channel
     rtds_health = FeedHealth("rtds")
     merge_stats = MergeStats()
     deduper = TradeDeduper()
@@ -188,16 +193,25 @@ def build_service(
     hub_in = inboxes["hub"].send_channel
     pipeline: list[ChildSpec] = []
     if pipeline_owned:
+        flush_timeout = 5.0
         pipeline = [
+            # first: it stops last, after everything that feeds it has drained into it
+            ChildSpec(id="db_writer", inbox=inboxes["db_writer"], shutdown=flush_timeout + 10,
+                      backoff=Backoff(min=0.05, max=5),
+                      run=db_writer_actor(settings.database_url, db_stats, batch_rows=settings.db_batch_rows,
+                                          batch_seconds=settings.db_batch_seconds,
+                                          memory_limit_rows=settings.db_memory_limit_rows,
+                                          journal_path=Path(settings.db_journal_path), flush_timeout=flush_timeout,
+                                          wall_clock=ports.wall_clock, rng=random.Random(rng.random()))),
             ChildSpec(id="market_state", inbox=inboxes["market_state"], backoff=Backoff(min=0.05, max=5),
                       run=market_state_actor(directory, market_state, hub_in,
                                              interval=settings.market_update_interval, wall_clock=ports.wall_clock)),
             ChildSpec(id="whale_watcher", inbox=inboxes["whale_watcher"], backoff=Backoff(min=0.05, max=5),
                       run=whale_watcher_actor(settings.whale_trade_threshold, settings.ignore_price_threshold,
-                                              directory, whale_stats, broadcast=hub_in)),
+                                              directory, whale_stats, broadcast=hub_in, store=store_in)),
             ChildSpec(id="market_filter", inbox=inboxes["market_filter"], backoff=Backoff(min=0.05, max=5),
                       run=market_filter_actor(settings.trade_notional_threshold, rules, directory, filter_stats,
-                                              kept=[inboxes["whale_watcher"].send_channel],
+                                              kept=[inboxes["whale_watcher"].send_channel, store_in],
                                               every_trade=[inboxes["market_state"].send_channel])),
         ]
     replay_state: ReplayState | None = None
@@ -212,7 +226,8 @@ def build_service(
         id="catalog", inbox=inboxes["catalog"], backoff=Backoff(min=1, max=60),
         run=catalog_actor(catalog_config, directory, shards=None if options.replay else shards, recorder=recorder,
                           http_client=ports.http_client, wall_clock=ports.wall_clock,
-                          rng=random.Random(rng.random()), watch=watch))
+                          rng=random.Random(rng.random()), watch=watch,
+                          store=store_in if pipeline_owned else None))
     pipeline.append(ChildSpec(
         id="trade_merge", inbox=inboxes["trade_merge"], backoff=Backoff(min=0.05, max=5),
         run=trade_merge_actor(trades_sink, deduper, merge_stats, rtds_health=rtds_health, directory=directory,
@@ -269,7 +284,7 @@ def build_service(
         registry=registry, directory=directory, rtds_health=rtds_health, clob_health=clob_health,
         merge_stats=merge_stats, backfill_state=backfill_state, replay_state=replay_state, recorder=recorder,
         hub=hub, frontend_stats=frontend_stats, sessions=sessions, filter_stats=filter_stats,
-        whale_stats=whale_stats, market_state=market_state, inboxes=inboxes)
+        whale_stats=whale_stats, market_state=market_state, db_stats=db_stats, inboxes=inboxes)
 
 
 __all__ = ["GapRequest", "Ports", "Service", "ServiceOptions", "build_service"]

@@ -27,9 +27,10 @@ from protocols.polymarket import (
     parse_events_page,
     parse_markets_page,
 )
-from supervision import ActorContext
+from supervision import ActorContext, deliver
 
 from ._http import HttpStats, RetryPolicy, UpstreamError, get_with_retry
+from .db_writer import StoreMarket
 from .directory import MarketDirectory, Resolution
 
 if TYPE_CHECKING:
@@ -88,11 +89,13 @@ def catalog_actor(
     wall_clock: Callable[[], float] = time.time,
     rng: random.Random | None = None,
     watch: Callable[[MarketInfo], bool] | None = None,
+    store: trio.MemorySendChannel[Any] | None = None,
 ) -> Callable[..., Any]:
     """The catalog actor body.
 
     ``watch`` decides which markets' tokens the CLOB shards subscribe to (the service passes
     "not excluded as crypto or sports": their ticks would only be dropped downstream).
+    Every market loaded is also sent to ``store`` (the DB writer) as ``StoreMarket``.
 
     Cancellation: safe at any point; the directory keeps what was loaded.
     Errors: an unreachable or failing Gamma is logged and retried (the directory keeps its
@@ -112,6 +115,11 @@ def catalog_actor(
             if len(shards.overflow) > overflow_before:
                 ctx.log.warning("CLOB: {n} tokens exceed CLOB_MAX_CONNECTIONS x CLOB_TOKENS_PER_CONNECTION "
                                 "and are not watched", n=len(shards.overflow))
+
+    async def persist(markets: list[MarketInfo]) -> None:
+        if store is not None:
+            for market in markets:
+                await deliver(store, StoreMarket(market))
 
     async def record(request: str, response: httpx.Response) -> None:
         if recorder is not None:
@@ -145,6 +153,7 @@ def catalog_actor(
             if not markets and _is_empty_page(response.content):
                 break
             directory.upsert(markets)
+            await persist(markets)
             seen.update(m.condition_id for m in markets)
             publish_tokens(ctx)
         retired = directory.retire_missing(seen)
@@ -170,6 +179,7 @@ def catalog_actor(
         directory.lookup_misses_total += len(set(ids) - found)
         if markets:
             directory.upsert(markets)
+            await persist(markets)
             publish_tokens(ctx)
             ctx.log.info("catalog: looked up {n} new markets", n=len(markets))
 
@@ -233,6 +243,7 @@ def catalog_actor(
                         markets = []
                     directory.upsert(markets)
                     directory.refreshed_at = wall_clock()
+                    await persist(markets)
                     publish_tokens(ctx)
                     if message.done is not None:
                         message.done.set()

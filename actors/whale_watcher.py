@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -12,6 +12,7 @@ from protocols.client import iso_utc
 from protocols.polymarket import Trade
 from supervision import ActorContext, deliver
 
+from .db_writer import StoreTrade
 from .directory import MarketDirectory
 from .messages import Broadcast
 
@@ -77,13 +78,13 @@ def whale_watcher_actor(
     stats: WhaleStats,
     *,
     broadcast: trio.MemorySendChannel[Broadcast] | None,
-    whales: Sequence[trio.MemorySendChannel[Trade]] = (),
+    store: trio.MemorySendChannel[Any] | None = None,
 ) -> Callable[..., Any]:
     """The whale watcher's actor body.
 
     A whale is a kept trade with notional >= ``threshold``; it is broadcast unless its price
     is within ``ignore_price`` of 0 or 1 (near-settlement sweeps).  Every whale, broadcast or
-    not, also goes to ``whales`` (storage marks it).
+    not, also goes to ``store`` as ``StoreTrade(trade, is_whale=True)`` (storage marks it).
 
     Cancellation and restarts: redelivered trades are broadcast again with the same key, and
     the hub drops the repeat.
@@ -95,8 +96,8 @@ def whale_watcher_actor(
         async for trade in ctx.inbox:
             if trade.notional < threshold:
                 continue
-            for channel in whales:
-                await deliver(channel, trade)
+            if store is not None:
+                await deliver(store, StoreTrade(trade, is_whale=True))
             if is_near_settlement(trade.price, ignore_price):
                 stats.near_settlement_total += 1
                 continue

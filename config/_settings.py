@@ -29,6 +29,7 @@ from ._parse import (
     parse_database_url,
     parse_host,
     parse_port,
+    text,
     url,
     word_list,
     origin_list,
@@ -51,6 +52,16 @@ class Settings:
     database_url: DatabaseUrl | None = setting(
         "DATABASE_URL", parse_database_url, None, secret=True,
         doc="mysql://user:pass@host:port/db (MySQL/MariaDB/TiDB) or sqlite:///path; unset: SQLite file in the working directory")
+    db_batch_rows: int = setting(
+        "DB_BATCH_ROWS", integer(minimum=1, maximum=100_000), 2000, doc="most rows per database transaction")
+    db_batch_seconds: float = setting(
+        "DB_BATCH_SECONDS", number(minimum=0), 0.5, doc="longest a row waits for its batch to fill")
+    db_memory_limit_rows: int = setting(
+        "DB_MEMORY_LIMIT_ROWS", integer(minimum=1, maximum=10_000_000), 50_000,
+        doc="rows held in memory while the database is away; beyond, they go to the journal file")
+    db_journal_path: str = setting(
+        "DB_JOURNAL_PATH", text, "polymarket_insights.journal.jsonl",
+        doc="append-only journal for rows the database could not take yet (replayed, then removed)")
     # thresholds
     trade_notional_threshold: float = setting(
         "TRADE_NOTIONAL_THRESHOLD", number(minimum=0), 1000.0, doc="keep trades with size x price >= this (USDC)")

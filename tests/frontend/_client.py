@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "nobel-peace-prize-2025.jsonl.gz"
 NOBEL_CSV = ROOT.parent / "shared" / "data" / "real-trades" / "nobel-peace-prize-2025-trades.csv"
 
+_DB_DIR = Path(tempfile.mkdtemp(prefix="pmi-test-"))
+
 OFFLINE_ENV = {
+    "DATABASE_URL": f"sqlite:///{_DB_DIR / 'insights.db'}", "DB_JOURNAL_PATH": str(_DB_DIR / "journal.jsonl"),
     "POLYMARKET_RTDS_URL": "ws://127.0.0.1:9", "POLYMARKET_WS_URL": "ws://127.0.0.1:9",
     "GAMMA_API_URL": "http://127.0.0.1:9", "DATA_API_URL": "http://127.0.0.1:9",
     "OPENROUTER_BASE_URL": "http://127.0.0.1:9", "STATUS_LOG_INTERVAL": "0",
