@@ -121,38 +121,10 @@ def replay_actor(
             state.size_bytes = reader.size_bytes
             rtds.health.connected = True
             rtds.health.connected_since = rtds.health.connected_since or wall_clock()
-            count = 0
-            for line in reader:
-                if state.first_t is None:
-                    state.first_t, state.clock_start = line.t, trio.current_time()
-                if state.speed > 0 and state.clock_start is not None:
-                    await trio.sleep_until(state.clock_start + (line.t - state.first_t) / state.speed)
-                else:
-                    count += 1
-                    if count % 64 == 0:
-                        await trio.lowlevel.checkpoint()
-                if isinstance(line, RecordedFrame):
-                    rtds.health.last_frame_at = wall_clock()
-                    if line.feed == "rtds":
-                        await rtds.handle_text(line.frame, ctx.log)
-                    else:
-                        await clob.handle_text(line.frame, ctx.log)
-                elif line.status == 200:
-                    if line.feed == "gamma":
-                        done = trio.Event()
-                        await catalog.send(IngestGammaPage(line.request, line.body, done))
-                        await done.wait()
-                    else:
-                        try:
-                            page = parse_trades_page(line.body, stats=page_stats)
-                        except MalformedFrame:
-                            page = []
-                        for trade in sorted(page, key=lambda t: t.timestamp):
-                            await trades.send(trade)
-                state.frames_total += 1
-                state.lines_done = reader.lines_read
-                state.position_bytes = reader.position_bytes()
-                progress.update(ctx.log)
+            with ctx.stop_scope():   # a stop request ends the replay at once (resumable: lines_done)
+                await _replay_lines(ctx, reader, state, rtds, clob, catalog, trades, progress, page_stats, wall_clock)
+            if ctx.stopping.is_set():
+                return
             state.bad_lines = reader.bad_lines
             state.position_bytes = state.size_bytes
             state.finished_at = wall_clock()
@@ -167,3 +139,40 @@ def replay_actor(
             reader.close()
 
     return run
+
+
+async def _replay_lines(ctx: ActorContext, reader: RecordingReader, state: ReplayState, rtds: RtdsIngest,
+                        clob: ClobIngest, catalog: trio.MemorySendChannel[Any], trades: trio.MemorySendChannel[Trade],
+                        progress: _Progress, page_stats: PageStats, wall_clock: Callable[[], float]) -> None:
+    count = 0
+    for line in reader:
+        if state.first_t is None:
+            state.first_t, state.clock_start = line.t, trio.current_time()
+        if state.speed > 0 and state.clock_start is not None:
+            await trio.sleep_until(state.clock_start + (line.t - state.first_t) / state.speed)
+        else:
+            count += 1
+            if count % 64 == 0:
+                await trio.lowlevel.checkpoint()
+        if isinstance(line, RecordedFrame):
+            rtds.health.last_frame_at = wall_clock()
+            if line.feed == "rtds":
+                await rtds.handle_text(line.frame, ctx.log)
+            else:
+                await clob.handle_text(line.frame, ctx.log)
+        elif line.status == 200:
+            if line.feed == "gamma":
+                done = trio.Event()
+                await catalog.send(IngestGammaPage(line.request, line.body, done))
+                await done.wait()
+            else:
+                try:
+                    page = parse_trades_page(line.body, stats=page_stats)
+                except MalformedFrame:
+                    page = []
+                for trade in sorted(page, key=lambda t: t.timestamp):
+                    await trades.send(trade)
+        state.frames_total += 1
+        state.lines_done = reader.lines_read
+        state.position_bytes = reader.position_bytes()
+        progress.update(ctx.log)

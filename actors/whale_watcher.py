@@ -103,7 +103,7 @@ def whale_watcher_actor(
                 continue
             stats.whales_total += 1
             data = whale_data(trade, directory, threshold)
-            ctx.log.info("whale: ${amount:,.0f} {action} {side} @ {price} on {market!r}", **data)
+            ctx.log.info("whale: ${amount:,.0f} {action} {side} @ {price:.3f} on {market!r}", **data)
             if broadcast is not None:
                 await deliver(broadcast, Broadcast("whale_trade", data, market=trade.condition_id,
                                                amount=data["amount"], key=f"whale:{trade.trade_id}"))
