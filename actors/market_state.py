@@ -15,6 +15,7 @@ from protocols.client import iso_utc
 from protocols.polymarket import PriceTick, Trade
 from supervision import ActorContext, deliver
 
+from .db_writer import StoreMarket
 from .directory import MarketDirectory
 from .messages import Broadcast
 
@@ -54,6 +55,7 @@ def market_state_actor(
     *,
     interval: float = 1.0,
     wall_clock: Callable[[], float] = time.time,
+    persist: trio.MemorySendChannel[Any] | None = None,
 ) -> Callable[..., Any]:
     """The market state actor body; its inbox takes :class:`PriceTick` (alone or in a list,
     one per CLOB frame) and :class:`Trade`.
@@ -61,7 +63,8 @@ def market_state_actor(
     The price is the first outcome's (YES): ticks of the second token of a two-outcome market
     are mirrored (1 − p).  24 h volume is Gamma's figure plus the live notional of trades seen
     in the last 24 h.  ``market_update`` goes out at most once per ``interval`` seconds per
-    market: a burst of ticks becomes one update carrying the latest state.
+    market: a burst of ticks becomes one update carrying the latest state.  Each update of a
+    market the catalog knows is also sent to ``persist`` (the DB writer) with its last price.
 
     Cancellation: pending (throttled) updates are lost with the incarnation but the state is
     kept in ``store``; the next tick of that market re-emits.
@@ -136,6 +139,9 @@ def market_state_actor(
             store.updates_total += 1
             if broadcast is not None:
                 await deliver(broadcast, Broadcast("market_update", data_for(v), market=v.condition_id))
+            market = directory.markets.get(v.condition_id)
+            if persist is not None and market is not None and v.price is not None:
+                await deliver(persist, StoreMarket(market, last_price=v.price, updated_at=v.updated_at or None))
 
         async def flusher() -> None:
             nonlocal wake

@@ -45,7 +45,19 @@ async def test_replay_stores_every_kept_trade_once_and_marks_whales(tmp_path: Pa
     async with open_store(parse_database_url(f"sqlite:///{db}")) as store:
         assert await store.count("trades") == len(kept)
         assert await store.count("markets") == 20
+        priced = [m for m in [await store.get_market(cid) for cid in svc.directory.markets]
+                  if m is not None and m.last_price is not None]
         stored_whales = await store.recent_whales(100)
     assert len(stored_whales) == len(whales)
     assert {w.transaction_hash for w in stored_whales} == {r["transactionHash"] for r in whales}
     assert not (tmp_path / "j.jsonl").exists(), "nothing left in the journal"
+    assert priced, "market state stores the last price of the markets it updates"
+    import orjson
+
+    last_update = {}
+    for entry in svc.hub.ring:
+        if entry.type == "market_update":
+            data = orjson.loads(entry.frame)["data"]
+            last_update[data["condition_id"]] = data["price"]
+    for market in priced:   # the stored price is the one the last market_update carried
+        assert abs(market.last_price - last_update[market.condition_id]) < 1e-6
