@@ -24,7 +24,14 @@ from protocols.polymarket import MarketInfo, parse_market, trade_from_activity
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-trades"
 FIXTURES = Path(__file__).parent / "protocols" / "fixtures"
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="shared real-trade data not available")
+needs_real = pytest.mark.usefixtures("real_data")
+
+
+@pytest.fixture
+def real_data() -> Path:
+    """The shared real-trade files: they ship beside the checkout, so missing is a failure, not a skip."""
+    assert REAL.is_dir(), f"{REAL} is missing (shared/ must sit beside the checkout)"
+    return REAL
 
 
 @pytest.fixture(scope="module")
