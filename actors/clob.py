@@ -31,7 +31,6 @@ from protocols.polymarket import (
 )
 from supervision import ActorContext, deliver
 
-from ._ratelimit import LogThrottle
 from ._ws_client import Connector, open_ws
 from ._wsfeed import run_ws_session
 from .feed_health import FeedHealth
@@ -110,7 +109,6 @@ class ClobIngest:
     def __init__(self, sinks: ClobSinks, health: FeedHealth) -> None:
         self.sinks = sinks
         self.health = health
-        self._log_throttle = LogThrottle(60.0)
 
     async def handle_text(self, text: str, log: Any) -> None:
         """Parse one text frame and forward its events.
@@ -122,14 +120,10 @@ class ClobIngest:
         try:
             parsed = parse_clob_frame(text)
         except MalformedFrame as exc:
-            health.malformed_total += 1
-            if self._log_throttle.allow():
-                log.warning("clob: dropped a malformed frame ({r}): {f!r:.120}", r=exc.reason, f=text)
+            health.drop_malformed(log, f"a malformed frame ({exc.reason})", text)
             return
         if parsed.malformed:
-            health.malformed_total += parsed.malformed
-            if self._log_throttle.allow():
-                log.warning("clob: dropped {n} malformed events in a frame: {f!r:.120}", n=parsed.malformed, f=text)
+            health.drop_malformed(log, f"{parsed.malformed} malformed events of a frame", text, parsed.malformed)
         if not parsed.events:
             if is_keepalive(text):
                 health.keepalives_total += 1

@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from ._ratelimit import LogThrottle
+
 
 @attrs.define
 class FeedHealth:
@@ -31,11 +33,18 @@ class FeedHealth:
     trades_backfilled_total: int = 0
     #: Extra per-feed counters (e.g. maker rows, CLOB events by type).
     counters: dict[str, int] = attrs.field(factory=dict)
+    _malformed_log: LogThrottle = attrs.field(factory=lambda: LogThrottle(60.0), repr=False, eq=False)
 
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
 
+    def drop_malformed(self, log: Any, what: str, text: str, n: int = 1) -> None:
+        """Count ``n`` malformed items of one frame; log it at most once a minute (never raises)."""
+        self.malformed_total += n
+        if self._malformed_log.allow():
+            log.warning("{feed}: dropped {what}: {f!r:.120}", feed=self.name, what=what, f=text)
+
     def as_dict(self, now: float) -> dict[str, Any]:
-        data = attrs.asdict(self)
+        data = attrs.asdict(self, filter=lambda attribute, _: not attribute.name.startswith("_"))
         data["last_frame_age_s"] = None if self.last_frame_at is None else max(0.0, now - self.last_frame_at)
         return data

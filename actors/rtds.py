@@ -26,7 +26,6 @@ from protocols.polymarket import (
 )
 from supervision import ActorContext, deliver
 
-from ._ratelimit import LogThrottle
 from ._ws_client import Connector, open_ws
 from ._wsfeed import run_ws_session
 from .feed_health import FeedHealth
@@ -62,7 +61,6 @@ class RtdsIngest:
         self.health = health
         self._takers: collections.OrderedDict[str, set[str]] = collections.OrderedDict()  # tx -> taker trade ids
         self._memory = memory
-        self._log_throttle = LogThrottle(60.0)
 
     async def handle_text(self, text: str, log: Any) -> None:
         """Parse one frame; forward a trade.  Bad frames are counted and dropped, never raised."""
@@ -70,9 +68,7 @@ class RtdsIngest:
         try:
             frame = parse_rtds_frame(text)
         except MalformedFrame as exc:
-            health.malformed_total += 1
-            if self._log_throttle.allow():
-                log.warning("rtds: dropped a malformed frame ({r}): {f!r:.120}", r=exc.reason, f=text)
+            health.drop_malformed(log, f"a malformed frame ({exc.reason})", text)
             return
         if frame is None:
             health.keepalives_total += 1
