@@ -12,7 +12,6 @@ import secrets
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,9 @@ import asyncmy
 import pytest
 import trio
 import trio_asyncio
-from loguru import logger
 
 from config import DatabaseUrl, parse_database_url
+from tests._logs import capture_logs
 
 MARIADB_HOST = "127.0.0.1"
 MARIADB_PORT = 3306
@@ -100,18 +99,6 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     finally:
         with trio.CancelScope(shield=True):
             await admin(f"DROP DATABASE IF EXISTS {name}")
-
-
-@contextmanager
-def capture_logs(level: str = "DEBUG") -> Iterator[list[dict[str, Any]]]:
-    """loguru records emitted inside the block."""
-    records: list[dict[str, Any]] = []
-    sink_id = logger.add(lambda message: records.append(message.record), level=level, format="{message}",
-                         catch=False)
-    try:
-        yield records
-    finally:
-        logger.remove(sink_id)
 
 
 @pytest.fixture

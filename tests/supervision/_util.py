@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 import trio
-from loguru import logger
 
 from supervision import ActorContext, SupervisorGaveUp, run_supervisor
+from tests._logs import capture_logs  # noqa: F401 (re-exported for the tests here)
 
 
 class Boom(Exception):
@@ -86,18 +85,6 @@ def scripted(
             raise
 
     return run
-
-
-@contextmanager
-def capture_logs(level: str = "DEBUG") -> Iterator[list[dict[str, Any]]]:
-    """Collect loguru records emitted inside the block (the sink is removed afterwards)."""
-    records: list[dict[str, Any]] = []
-    sink_id = logger.add(lambda message: records.append(message.record), level=level, format="{message}",
-                         catch=False)
-    try:
-        yield records
-    finally:
-        logger.remove(sink_id)
 
 
 async def run_until_gave_up(*args: Any, limit: float = 10_000, **kwargs: Any) -> SupervisorGaveUp:
