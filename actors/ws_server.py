@@ -24,17 +24,18 @@ from protocols.client import (
     Resume,
     Subscribe,
     encode,
-    encode_batch,
     error_frame,
     parse_client_message,
 )
 from supervision import ActorContext, DynamicSupervisor, SupervisorNotRunning, TooManyChildren
 
+from ._outbox_stream import OutboxStream
 from .hub import ClientQueue, HubState
 
 SERVER_NAME = "polymarket-insights"
 
 _session_ctx: contextvars.ContextVar[ActorContext | None] = contextvars.ContextVar("session_ctx", default=None)
+_session_queue: contextvars.ContextVar[ClientQueue | None] = contextvars.ContextVar("session_queue", default=None)
 
 
 @attrs.frozen
@@ -61,8 +62,6 @@ class FrontendStats:
     rejected_total: dict[str, int] = attrs.field(factory=dict)
     client_errors_total: dict[str, int] = attrs.field(factory=dict)
     disconnects_total: dict[str, int] = attrs.field(factory=dict)
-    messages_sent_total: int = 0
-    frames_sent_total: int = 0
     bound_port: int | None = None
 
     def count(self, table: dict[str, int], key: str) -> None:
@@ -70,24 +69,37 @@ class FrontendStats:
 
 
 class _SessionNursery:
-    """What trio-websocket spawns connections into: the sessions dynamic supervisor."""
+    """What trio-websocket spawns connections into: the sessions dynamic supervisor.
 
-    def __init__(self, sessions: DynamicSupervisor, stats: FrontendStats) -> None:
+    Each connection's socket stream is wrapped in an :class:`OutboxStream` around the client's
+    :class:`ClientQueue`, created here, before the handshake, so that every byte to the client
+    goes through that queue.
+    """
+
+    def __init__(self, sessions: DynamicSupervisor, stats: FrontendStats, queue_size: int) -> None:
         self.sessions = sessions
         self.stats = stats
+        self.queue_size = queue_size
 
     def start_soon(self, fn: Callable[..., Awaitable[None]], *args: Any, name: object = None) -> None:
         stream = args[0] if args and isinstance(args[0], trio.abc.AsyncResource) else None
 
         async def run(ctx: ActorContext) -> None:
             _session_ctx.set(ctx)
+            call_args = args
+            closing = stream
+            if isinstance(stream, trio.SocketStream):
+                queue = ClientQueue(self.queue_size, EVERYTHING, name=ctx.path, fd=stream.socket.fileno())
+                closing = OutboxStream(stream, queue)
+                _session_queue.set(queue)
+                call_args = (closing, *args[1:])
             try:
-                await fn(*args)
+                await fn(*call_args)
             finally:
                 # trio-websocket does not close the socket of a connection cancelled mid-way
                 # (a killed session): close it ourselves, or the descriptor leaks
-                if stream is not None:
-                    await trio.aclose_forcefully(stream)
+                if closing is not None:
+                    await trio.aclose_forcefully(closing)
 
         try:
             self.sessions.start_child(run, name="client")
@@ -125,8 +137,9 @@ async def run_session(request: WebSocketRequest, hub: HubState, config: Frontend
 
     Checks the token and origin before accepting (401/403 on the handshake), sends
     ``hello``, then runs a reader (always draining, so pings and close frames flow), a writer
-    (sends what the hub queued, each send bounded by ``send_timeout``) and a heartbeat (a
-    WebSocket ping every ``heartbeat_interval``; no pong within ``idle_timeout`` closes).
+    (sends what the hub's inline writes left queued; a socket that takes nothing for
+    ``send_timeout`` closes) and a heartbeat (a WebSocket ping every ``heartbeat_interval``;
+    no pong within ``idle_timeout`` closes).
 
     Errors: bad client input gets an ``error`` frame; a flood, a lagging client, a send
     timeout or a missed heartbeat closes the connection.  Any other exception is a bug,
@@ -151,7 +164,9 @@ async def run_session(request: WebSocketRequest, hub: HubState, config: Frontend
         return
     ws = await request.accept()
     stats.connections_total += 1
-    queue = ClientQueue(config.queue_size, EVERYTHING, name=ctx.path if ctx is not None else "")
+    queue = _session_queue.get()
+    if queue is None:   # not a plain TCP stream: no direct writes (the writer task sends)
+        raise TypeError("a client session needs a trio.SocketStream")
     hub.register(queue)
     reason = "closed by client"
     try:
@@ -165,7 +180,7 @@ async def run_session(request: WebSocketRequest, hub: HubState, config: Frontend
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(_reader, ws, queue, hub, config, stats, end)
-            nursery.start_soon(_writer, ws, queue, config, stats, end)
+            nursery.start_soon(_writer, queue, config, end)
             nursery.start_soon(_heartbeat, ws, config, end)
             why = await queue.wait_kicked()
             await end(why)
@@ -223,42 +238,14 @@ async def _reader(ws: WebSocketConnection, queue: ClientQueue, hub: HubState, co
             queue.last_seq_sent = min(queue.last_seq_sent, message.since)
 
 
-async def _writer(ws: WebSocketConnection, queue: ClientQueue, config: FrontendConfig, stats: FrontendStats,
-                  end: Callable[[str], Awaitable[None]]) -> None:
-    async def send(frame: str) -> None:
-        # the timeout bounds one send (a client that stopped reading), not a whole backlog:
-        # a busy server may take long over many sends to a healthy client
-        with trio.fail_after(config.send_timeout):
-            await ws.send_message(frame)
-        stats.frames_sent_total += 1
-
-    while True:
-        items = await queue.take()
-        batch = queue.subscription.batch
-        # never send a broadcast twice (a resume may replay what an in-flight batch held)
-        items = [(seq, frame) for seq, frame in items if seq is None or seq > queue.last_seq_sent]
-        broadcasts = [(seq, frame) for seq, frame in items if seq is not None]
-        try:
-            for seq, frame in items:
-                if seq is None:
-                    await send(frame)
-                elif not batch or len(broadcasts) == 1:
-                    await send(frame)
-                    queue.last_seq_sent = seq
-            if batch and len(broadcasts) > 1:
-                await send(encode_batch(frame for _, frame in broadcasts))
-                queue.last_seq_sent = broadcasts[-1][0]  # type: ignore[assignment]
-            stats.messages_sent_total += len(broadcasts)
-            if queue.missed and not queue.items:
-                await send(encode("lagged", {"missed": queue.missed, "resume_from": queue.last_seq_sent}))
-                queue.missed = 0
-                queue.lagging_since = None
-        except trio.TooSlowError:
-            await end("send timeout")
-            return
-        except ConnectionClosed:
-            await end("closed by client")
-            return
+async def _writer(queue: ClientQueue, config: FrontendConfig, end: Callable[[str], Awaitable[None]]) -> None:
+    """Sends what the hub's inline writes left queued (see :meth:`ClientQueue.run_writer`)."""
+    try:
+        await queue.run_writer(config.send_timeout)
+    except trio.TooSlowError:
+        await end("send timeout")
+    except trio.BrokenResourceError:
+        await end("closed by client")
 
 
 async def _heartbeat(ws: WebSocketConnection, config: FrontendConfig, end: Callable[[str], Awaitable[None]]) -> None:
@@ -283,7 +270,7 @@ def ws_server_actor(config: FrontendConfig, hub: HubState, sessions: DynamicSupe
     Cancellation: stops listening; sessions live on under their own supervisor.
     Errors: failing to bind fails the start (the service exits with that one line).
     """
-    nursery_adapter = _SessionNursery(sessions, stats)
+    nursery_adapter = _SessionNursery(sessions, stats, config.queue_size)
 
     async def handler(request: WebSocketRequest) -> None:
         await run_session(request, hub, config, stats)

@@ -82,8 +82,9 @@ async def serve(env: dict[str, str], recording: Path) -> None:
                 "start_wall": wall, "behind_max": behind}
 
     def snapshot() -> dict[str, Any]:
-        queued = [len(c.items) for c in hub.clients]
+        queued = [len(c.frames) + len(c.batched) for c in hub.clients]
         s = hub.stats
+        messages_sent, frames_sent = hub.sent_totals()
         return {
             "clients": len(hub.clients),
             "queued_now": sum(queued),
@@ -92,8 +93,8 @@ async def serve(env: dict[str, str], recording: Path) -> None:
             "missed_total": s.missed_total,
             "lagged_clients_total": s.lagged_clients_total,
             "kicked_clients_total": s.kicked_clients_total,
-            "messages_sent_total": stats.messages_sent_total,
-            "frames_sent_total": stats.frames_sent_total,
+            "messages_sent_total": messages_sent,
+            "frames_sent_total": frames_sent,
             "connections_total": stats.connections_total,
             "rejected": stats.rejected_total,
             "disconnects": stats.disconnects_total,

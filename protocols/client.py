@@ -156,3 +156,20 @@ def encode_batch(frames: Iterable[str]) -> str:
 
 def error_frame(code: str, message: str, **extra: Any) -> str:
     return encode("error", {"code": code, "message": message, **extra})
+
+
+def ws_text_frame(text: str | bytes) -> bytes:
+    """``text`` as one complete, unmasked WebSocket text frame (RFC 6455 §5.2), as a server sends it.
+
+    A server's frames are the same bytes for every client (no mask; this server negotiates no
+    compression extension), so a broadcast is framed once and written to every socket as is.
+    """
+    payload = text.encode() if isinstance(text, str) else text
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 65536:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
