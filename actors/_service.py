@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 import trio
+from loguru import logger
 
 from config import Settings, __version__
 from protocols.polymarket import MarketInfo, PriceTick, Trade
@@ -30,13 +31,18 @@ from supervision import (
 )
 
 from ._ws_client import Connector, open_ws
+from .ai import AiPart, AiStats, build_ai
+from .ai import describe as describe_ai
 from .backfill import BackfillConfig, BackfillState, backfill_actor
 from .catalog import CatalogConfig, HttpClientFactory, catalog_actor, default_http_client
 from .clob import ClobIngest, ClobShards, ClobSinks, clob_shard_actor
 from .db_writer import DbStats, db_writer_actor
 from .directory import MarketDirectory
 from .feed_health import FeedHealth
+from .http_server import HttpConfig, HttpSources, HttpStats, http_actor
 from .hub import HubState, hub_actor
+from ._metrics import metrics_registry
+from ._status import readiness, status_document
 from .market_filter import FilterStats, market_filter_actor
 from .market_rules import MarketRules, load_custom_rule
 from .market_state import MarketStateStore, market_state_actor
@@ -102,6 +108,14 @@ class Service:
     db_stats: DbStats
     #: Inboxes by actor name (for status and tests).
     inboxes: dict[str, Inbox[Any]]
+    #: The AI part's spend, budget, pauses and counters (``enabled`` is False when it is off).
+    ai_stats: AiStats = attrs.field(factory=AiStats)
+    #: The AI subtree's shared state (None when the AI part is off).
+    ai: AiPart | None = None
+    #: The HTTP side's bound port and request counters.
+    http_stats: HttpStats = attrs.field(factory=HttpStats)
+    #: Which tokens each CLOB connection watches (None in replay or with CLOB off).
+    clob_shards: ClobShards | None = None
 
 
 def build_service(
@@ -160,6 +174,19 @@ def build_service(
     per_shard = settings.clob_tokens_per_connection
     shards = ClobShards(max(1, settings.clob_max_connections), per_shard) if settings.clob_max_connections else None
 
+    ai_stats = AiStats()
+    # The AI part: only with a key, and only when this service runs the pipeline (it needs the
+    # whale watcher, market state and the DB writer).  Its inboxes exist now (the whale watcher
+    # sends to the scheduler); its subtree is placed after the pipeline below.
+    ai_inboxes: dict[str, Inbox[Any]] = {}
+    ai_hints = None
+    if not settings.openrouter_api_key:
+        logger.bind(actor="ai").info("AI analysis off: OPENROUTER_API_KEY is not set")
+    elif pipeline_owned:
+        ai_inboxes["ai_scheduler"] = Inbox("ai_scheduler", 1024)
+        ai_hints = ai_inboxes["ai_scheduler"].send_channel
+        logger.bind(actor="ai").info(describe_ai(settings))
+
     # The root supervises subtrees only (and the chaos monkey): a worker that keeps failing
     # escalates through its subtree, whose tolerance is set for its kind of work.
     children: list[ChildSpec] = []
@@ -169,6 +196,17 @@ def build_service(
                              backoff=Backoff(min=1, max=30)))
     if recorder is not None:
         ops.append(ChildSpec(id="recorder", run=recorder.actor(), inbox=inboxes["recorder"], shutdown=10))
+    http_stats = HttpStats()
+    started = time.monotonic()
+
+    def status() -> dict[str, Any]:
+        return status_document(service, ports.wall_clock(), time.monotonic() - started)
+
+    ops.append(ChildSpec(id="http", backoff=Backoff(min=0.5, max=10), shutdown=2, run=http_actor(
+        HttpConfig(host=settings.http_host, port=settings.http_port, auth_token=settings.ws_auth_token),
+        HttpSources(status=status, not_ready=lambda: readiness(service),
+                    metrics=metrics_registry(lambda: service, ports.wall_clock)),
+        http_stats)))
     if ops:
         children.append(supervisor_child("ops", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=30, period=60), ops))
 
@@ -209,7 +247,8 @@ def build_service(
                                              persist=store_in)),
             ChildSpec(id="whale_watcher", inbox=inboxes["whale_watcher"], backoff=Backoff(min=0.05, max=5),
                       run=whale_watcher_actor(settings.whale_trade_threshold, settings.ignore_price_threshold,
-                                              directory, whale_stats, broadcast=hub_in, store=store_in)),
+                                              directory, whale_stats, broadcast=hub_in, store=store_in,
+                                              analysis=ai_hints)),
             ChildSpec(id="market_filter", inbox=inboxes["market_filter"], backoff=Backoff(min=0.05, max=5),
                       run=market_filter_actor(settings.trade_notional_threshold, rules, directory, filter_stats,
                                               kept=[inboxes["whale_watcher"].send_channel, store_in],
@@ -235,6 +274,7 @@ def build_service(
                               catalog=catalog_in, wall_clock=ports.wall_clock)))
     children.append(supervisor_child("pipeline", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=30, period=30),
                                      pipeline))
+    ai_position = len(children)  # after the pipeline (it feeds the DB writer), before the feeds
 
     feed_backoff = Backoff(min=1.0, max=60.0, factor=2.0, jitter=0.2)
     feeds: list[ChildSpec] = [catalog]
@@ -279,13 +319,23 @@ def build_service(
     if options.chaos_per_minute:
         children.append(ChildSpec(
             id="chaos", run=chaos_monkey(options.chaos_per_minute, rng=random.Random(rng.random())), shutdown=0))
+    ai: AiPart | None = None
+    if ai_hints is not None:
+        # (its random generator is drawn last, so enabling the AI changes no other seed)
+        ai = build_ai(settings, ai_stats, directory=directory, market_state=market_state, wanted=watch,
+                      broadcast=hub_in, store=store_in, http_client=ports.http_client, wall_clock=ports.wall_clock,
+                      rng=random.Random(rng.random()), inboxes=ai_inboxes)
+        inboxes.update(ai.inboxes)
+        children.insert(ai_position, ai.child)
     # Root: tolerate a burst of 3 subtree restarts a minute; anything worse is a real outage.
-    return Service(
+    service = Service(
         settings=settings, options=options, spec=SupervisorSpec(intensity=3, period=60), children=children, rng=rng,
         registry=registry, directory=directory, rtds_health=rtds_health, clob_health=clob_health,
         merge_stats=merge_stats, backfill_state=backfill_state, replay_state=replay_state, recorder=recorder,
         hub=hub, frontend_stats=frontend_stats, sessions=sessions, filter_stats=filter_stats,
-        whale_stats=whale_stats, market_state=market_state, db_stats=db_stats, inboxes=inboxes)
+        whale_stats=whale_stats, market_state=market_state, db_stats=db_stats, inboxes=inboxes, ai_stats=ai_stats,
+        ai=ai, http_stats=http_stats, clob_shards=shards if options.replay is None else None)
+    return service
 
 
 __all__ = ["GapRequest", "Ports", "Service", "ServiceOptions", "build_service"]

@@ -31,6 +31,8 @@ class RingEntry:
     amount: float | None
     frame: str
     wire: bytes
+    #: The broadcast's identity (``whale:<trade id>``...), None for state updates.
+    key: str | None = None
 
 
 #: One outgoing WebSocket frame: (broadcast seq or None for a control frame, its bytes, an
@@ -324,6 +326,8 @@ class HubState:
         self.ring: collections.deque[RingEntry] = collections.deque(maxlen=ring_size)
         self.seq = 0
         self.clients: set[ClientQueue] = set()
+        #: In-process consumers (alert outlets): anything with a non-blocking ``offer(entry)``.
+        self.feeds: list[Any] = []
         self.stats = HubStats()
         self.lag_limit = lag_limit
         self._clock = clock
@@ -363,11 +367,14 @@ class HubState:
                 self._recent_keys.popitem(last=False)
         self.seq += 1
         frame = encode(message.type, message.data, self.seq)
-        entry = RingEntry(self.seq, message.type, message.market, message.amount, frame, ws_text_frame(frame))
+        entry = RingEntry(self.seq, message.type, message.market, message.amount, frame, ws_text_frame(frame),
+                          message.key)
         self.ring.append(entry)
         stats = self.stats
         stats.broadcasts_total += 1
         stats.by_type[message.type] = stats.by_type.get(message.type, 0) + 1
+        for feed in self.feeds:
+            feed.offer(entry)
         now = self._clock()
         for client in self.clients:
             was_lagging = client.missed > 0

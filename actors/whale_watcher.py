@@ -37,6 +37,8 @@ def is_near_settlement(price: float, ignore: float) -> bool:
 class WhaleStats:
     whales_total: int = 0
     near_settlement_total: int = 0
+    #: Whale trades not passed to the AI scheduler because its inbox was full.
+    analysis_dropped_total: int = 0
 
 
 def whale_data(trade: Trade, directory: MarketDirectory, threshold: float) -> dict[str, Any]:
@@ -79,12 +81,16 @@ def whale_watcher_actor(
     *,
     broadcast: trio.MemorySendChannel[Broadcast] | None,
     store: trio.MemorySendChannel[Any] | None = None,
+    analysis: trio.MemorySendChannel[Trade] | None = None,
 ) -> Callable[..., Any]:
     """The whale watcher's actor body.
 
     A whale is a kept trade with notional >= ``threshold``; it is broadcast unless its price
     is within ``ignore_price`` of 0 or 1 (near-settlement sweeps).  Every whale, broadcast or
     not, also goes to ``store`` as ``StoreTrade(trade, is_whale=True)`` (storage marks it).
+    Broadcast whales also go to ``analysis`` (the AI scheduler) without waiting: a hint the
+    scheduler has no room for is counted (``analysis_dropped_total``) and dropped, so the AI
+    never slows whale alerts down.
 
     Cancellation and restarts: redelivered trades are broadcast again with the same key, and
     the hub drops the repeat.
@@ -107,5 +113,10 @@ def whale_watcher_actor(
             if broadcast is not None:
                 await deliver(broadcast, Broadcast("whale_trade", data, market=trade.condition_id,
                                                amount=data["amount"], key=f"whale:{trade.trade_id}"))
+            if analysis is not None:
+                try:
+                    analysis.send_nowait(trade)
+                except trio.WouldBlock:
+                    stats.analysis_dropped_total += 1
 
     return run

@@ -9,7 +9,8 @@ in the README's configuration table).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import string
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,34 @@ def setting(env: str, parse: Callable[[str], Any], default: Any, *, secret: bool
 
 
 DEFAULT_SWARM_MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "google/gemini-2.0-flash-exp")
+
+#: Placeholders a user prompt template (``AI_USER_PROMPT_FILE``) may use, as ``$name`` or ``${name}``.
+AI_PROMPT_FIELDS = ("today", "question", "description", "end_date", "outcomes", "first_outcome", "event_title",
+                    "category", "whale_flow", "market_price", "market_price_line")
+
+
+def prompt_file(fields: Collection[str] | None = None) -> Callable[[str], str]:
+    """A readable, non-empty UTF-8 text file; with ``fields``, a ``string.Template`` whose
+    placeholders are all among them.  The value is the path (the file is read when the AI starts)."""
+
+    def parse(raw: str) -> str:
+        path = Path(raw.strip()).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"expected a readable UTF-8 text file ({type(exc).__name__})") from None
+        if not text.strip():
+            raise ValueError("the prompt file is empty")
+        if fields is not None:
+            template = string.Template(text)
+            if not template.is_valid():
+                raise ValueError("the template has a stray $ (write $$ for a literal dollar sign)")
+            unknown = sorted(set(template.get_identifiers()) - set(fields))
+            if unknown:
+                raise ValueError(f"unknown placeholder ${unknown[0]}; known: {', '.join('$' + f for f in fields)}")
+        return str(path)
+
+    return parse
 
 
 @attrs.frozen
@@ -116,6 +145,39 @@ class Settings:
     reanalysis_hours: float = setting(
         "REANALYSIS_HOURS", number(minimum=0, min_exclusive=True), 8.0, doc="never re-analyse a market sooner")
     ai_max_tokens: int = setting("AI_MAX_TOKENS", integer(minimum=1, maximum=100_000), 500, doc="max_tokens per call")
+    ai_daily_budget_usd: float = setting(
+        "AI_DAILY_BUDGET_USD", number(minimum=0, min_exclusive=True), 1.0,
+        doc="stop starting analyses once the day's (UTC) LLM spend reaches this many USD")
+    ai_analyses_per_hour: int = setting(
+        "AI_ANALYSES_PER_HOUR", integer(minimum=1, maximum=100_000), 12,
+        doc="market analyses started per hour at most (each asks every model once)")
+    ai_include_market_price: bool = setting(
+        "AI_INCLUDE_MARKET_PRICE", parse_bool, False,
+        doc="show the models the market's current price (false: blind forecasts, independent of the market)")
+    ai_system_prompt_file: str | None = setting(
+        "AI_SYSTEM_PROMPT_FILE", prompt_file(), None, doc="text file replacing the built-in system prompt")
+    ai_user_prompt_file: str | None = setting(
+        "AI_USER_PROMPT_FILE", prompt_file(AI_PROMPT_FIELDS), None,
+        doc="text file replacing the built-in user prompt template ($question, $description, ... placeholders)")
+    ai_model_timeout: float = setting(
+        "AI_MODEL_TIMEOUT_SECONDS", number(minimum=1), 60.0, doc="longest one model call may take")
+    ai_swarm_quorum: int = setting(
+        "AI_SWARM_QUORUM", integer(minimum=1, maximum=100), 2,
+        doc="answers needed for a swarm forecast (at most the number of models asked)")
+    ai_swarm_deadline: float = setting(
+        "AI_SWARM_DEADLINE_SECONDS", number(minimum=1), 180.0,
+        doc="an analysis publishes what it has this long after it started (if the quorum answered)")
+    ai_model_pause_minutes: float = setting(
+        "AI_MODEL_PAUSE_MINUTES", number(minimum=0), 30.0,
+        doc="cool-down after HTTP 401/402 (every model) or 404 (that model)")
+    ai_temperature: float = setting(
+        "AI_TEMPERATURE", number(minimum=0, maximum=2), 0.2, doc="sampling temperature of every call")
+    ai_assumed_usd_per_million_tokens: float = setting(
+        "AI_ASSUMED_USD_PER_MILLION_TOKENS", number(minimum=0), 5.0,
+        doc="price assumed for calls whose answer reports no cost (servers other than OpenRouter)")
+    openrouter_app_url: str = setting(
+        "OPENROUTER_APP_URL", url("http", "https"), "http://localhost",
+        doc="HTTP-Referer sent for OpenRouter's app attribution")
     # endpoints
     polymarket_ws_url: str = setting(
         "POLYMARKET_WS_URL", url("ws", "wss"), "wss://ws-subscriptions-clob.polymarket.com/ws/market",
@@ -199,6 +261,9 @@ def _check_together(settings: Settings) -> None:
             "WHALE_TRADE_THRESHOLD",
             f"{settings.whale_trade_threshold:g} is below TRADE_NOTIONAL_THRESHOLD "
             f"({settings.trade_notional_threshold:g}); a whale must be a kept trade")
+    if settings.ai_swarm_deadline < settings.ai_model_timeout:
+        raise ConfigError("AI_SWARM_DEADLINE_SECONDS", f"{settings.ai_swarm_deadline:g} is below "
+                          f"AI_MODEL_TIMEOUT_SECONDS ({settings.ai_model_timeout:g}); an analysis must outlast one call")
     if settings.ws_server_port and settings.ws_server_host == settings.http_host and \
             settings.ws_server_port == settings.http_port:
         raise ConfigError("HTTP_PORT", f"{settings.http_port} is also WS_SERVER_PORT; use two different ports")

@@ -143,3 +143,27 @@ def test_logs_redact_secrets(fmt: str) -> None:
         lines = [orjson.loads(line) for line in text.splitlines()]
         assert lines[0]["actor"] == "t" and lines[0]["level"] == "INFO"
         assert "RuntimeError" in lines[1]["exception"]
+
+
+def test_ai_settings_defaults_parsing_and_checks() -> None:
+    s = load_settings({}, env_file=None)
+    assert (s.ai_daily_budget_usd, s.ai_analyses_per_hour, s.ai_include_market_price) == (1.0, 12, False)
+    assert (s.ai_model_timeout, s.ai_swarm_quorum, s.ai_swarm_deadline) == (60, 2, 180)
+    assert (s.ai_model_pause_minutes, s.ai_temperature, s.ai_assumed_usd_per_million_tokens) == (30, 0.2, 5)
+    assert (s.ai_system_prompt_file, s.ai_user_prompt_file, s.openrouter_app_url) == (None, None, "http://localhost")
+    s = load_settings({"AI_DAILY_BUDGET_USD": "2.5", "AI_ANALYSES_PER_HOUR": "60", "AI_INCLUDE_MARKET_PRICE": "yes",
+                       "AI_MODEL_TIMEOUT_SECONDS": "30", "AI_SWARM_QUORUM": "3", "AI_SWARM_DEADLINE_SECONDS": "30",
+                       "AI_TEMPERATURE": "0", "OPENROUTER_APP_URL": "https://insights.example/"}, env_file=None)
+    assert (s.ai_daily_budget_usd, s.ai_analyses_per_hour, s.ai_include_market_price) == (2.5, 60, True)
+    assert (s.ai_model_timeout, s.ai_swarm_quorum, s.ai_swarm_deadline, s.ai_temperature) == (30, 3, 30, 0)
+    assert s.openrouter_app_url == "https://insights.example"
+    for env, value, fragment in [("AI_DAILY_BUDGET_USD", "0", "> 0"), ("AI_ANALYSES_PER_HOUR", "0", ">= 1"),
+                                 ("AI_TEMPERATURE", "3", "<= 2"), ("AI_SWARM_QUORUM", "x", "whole number"),
+                                 ("AI_INCLUDE_MARKET_PRICE", "sometimes", "true or false"),
+                                 ("AI_USER_PROMPT_FILE", "/nonexistent/prompt.txt", "readable"),
+                                 ("OPENROUTER_APP_URL", "localhost", "http://")]:
+        with pytest.raises(ConfigError) as info:
+            load_settings({env: value}, env_file=None)
+        assert info.value.variable == env and fragment in str(info.value), (env, str(info.value))
+    with pytest.raises(ConfigError, match="AI_SWARM_DEADLINE_SECONDS"):
+        load_settings({"AI_SWARM_DEADLINE_SECONDS": "30"}, env_file=None)   # shorter than one call (60 s)

@@ -24,7 +24,7 @@ OFFLINE_ENV = {
     "POLYMARKET_RTDS_URL": "ws://127.0.0.1:9", "POLYMARKET_WS_URL": "ws://127.0.0.1:9",
     "GAMMA_API_URL": "http://127.0.0.1:9", "DATA_API_URL": "http://127.0.0.1:9",
     "OPENROUTER_BASE_URL": "http://127.0.0.1:9", "STATUS_LOG_INTERVAL": "0",
-    "WS_SERVER_HOST": "127.0.0.1", "WS_SERVER_PORT": "0", "HTTP_PORT": "0",
+    "WS_SERVER_HOST": "127.0.0.1", "WS_SERVER_PORT": "0", "HTTP_HOST": "127.0.0.1", "HTTP_PORT": "0",
     # the sample has few $10k trades away from 0/1: lower thresholds give the test 29 whales
     # (and 66 more that the price filter must hold back)
     "WHALE_TRADE_THRESHOLD": "1000", "IGNORE_PRICE_THRESHOLD": "0.01",
