@@ -197,10 +197,10 @@ def build_service(
     if recorder is not None:
         ops.append(ChildSpec(id="recorder", run=recorder.actor(), inbox=inboxes["recorder"], shutdown=10))
     http_stats = HttpStats()
-    started = time.monotonic()
+    started, started_at = time.monotonic(), ports.wall_clock()
 
     def status() -> dict[str, Any]:
-        return status_document(service, ports.wall_clock(), time.monotonic() - started)
+        return status_document(service, ports.wall_clock(), started_at, time.monotonic() - started)
 
     ops.append(ChildSpec(id="http", backoff=Backoff(min=0.5, max=10), shutdown=2, run=http_actor(
         HttpConfig(host=settings.http_host, port=settings.http_port, auth_token=settings.ws_auth_token),

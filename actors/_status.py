@@ -141,15 +141,16 @@ def readiness(service: Service) -> list[str]:
     return problems
 
 
-def status_document(service: Service, now: float, monotonic_age: float) -> dict[str, Any]:
-    """The ``/status`` JSON document (``now``: wall clock; ``monotonic_age``: seconds since start)."""
+def status_document(service: Service, now: float, started_at: float, uptime: float) -> dict[str, Any]:
+    """The ``/status`` JSON document (``now``, ``started_at``: wall clock; ``uptime``: seconds
+    since the service was built, on the monotonic clock)."""
     from config import __version__
 
     problems = readiness(service)
     sessions = sum(1 for info in service.registry if info.path.startswith(SESSIONS_PREFIX))
     return {
         "service": {"name": "polymarket-insights", "version": __version__, "now": now,
-                    "started_at": now - monotonic_age, "uptime_seconds": monotonic_age,
+                    "started_at": started_at, "uptime_seconds": uptime,
                     "mode": "replay" if service.replay_state is not None else "live",
                     "ws_port": service.frontend_stats.bound_port, "http_port": service.http_stats.bound_port},
         "ready": {"ready": not problems, "not_ready": problems},

@@ -168,7 +168,7 @@ async def run_session(request: WebSocketRequest, hub: HubState, config: Frontend
     if queue is None:   # not a plain TCP stream: no direct writes (the writer task sends)
         raise TypeError("a client session needs a trio.SocketStream")
     hub.register(queue)
-    reason = "closed by client"
+    reason = "ended by the server"   # (cancelled: the server stops, or the session was killed)
     try:
         await ws.send_message(encode("hello", {
             "server": SERVER_NAME, "version": config.version, "seq": hub.seq, "oldest_seq": hub.oldest_seq,
@@ -185,7 +185,7 @@ async def run_session(request: WebSocketRequest, hub: HubState, config: Frontend
             why = await queue.wait_kicked()
             await end(why)
     except ConnectionClosed:
-        pass
+        reason = "closed by client"
     finally:
         hub.unregister(queue)
         stats.count(stats.disconnects_total, reason)
@@ -193,7 +193,7 @@ async def run_session(request: WebSocketRequest, hub: HubState, config: Frontend
             log.debug("client gone: {why}", why=reason)
         if not ws.closed:
             code = {"lagging": 1013, "flood": 1008, "send timeout": 1013, "heartbeat timeout": 1001,
-                    "server stopping": 1001}.get(reason, 1000)
+                    "ended by the server": 1001}.get(reason, 1000)
             with trio.move_on_after(1) as cs:
                 cs.shield = True
                 try:
