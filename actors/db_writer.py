@@ -2,17 +2,22 @@
 
 Two tasks per incarnation:
 
-- the *receiver* drains the inbox into memory whatever the database is doing, so producers
-  are never blocked by an outage (it takes what is queued, ``receive_batch(batch_rows, 0)``,
-  then sleeps a few milliseconds when that was not a full batch, so that messages gather in
-  the inbox instead of waking it up one by one).  Rows with the same key are merged there as
-  the database would merge them.  Past ``memory_limit_rows`` everything held in memory is
-  appended (fsynced) to a local journal file, in receive order;
+- the *receiver* takes what is queued in the inbox into memory (``receive_batch`` of up to
+  ``RECEIVE_CHUNK`` messages, then a checkpoint, or a sleep of a few milliseconds when that was
+  not a full chunk, so that messages gather in the inbox instead of waking it up one by one).
+  A trade becomes its parameters tuple at once (``trade_params``: no row object), and rows
+  with the same key are merged there as the database would merge them.  Past
+  ``memory_limit_rows``: while the database is up and the writer keeps taking batches, the
+  receiver waits for it, so the inbox fills and pushes back on producers (writing rows beats
+  journaling them); when the database is down (or takes no batch for ``ROOM_WAIT`` seconds,
+  or a journal is being replayed) everything held in memory is appended (fsynced) to a local
+  journal file, in receive order, so producers are never held up by an outage;
 - the *writer* opens the store, migrates it, and writes what is held — first a batch that
   failed before, then the journal (replayed in order, then removed), then memory once
   ``batch_rows`` rows are held or the oldest has waited ``batch_seconds`` — in transactions
-  of at most ``batch_rows`` rows, one crossing each.  A failed write or connection closes the
-  store and retries with ``retry_backoff``, the same rows again.
+  of at most ``batch_rows`` rows, one crossing each (``Store.write_params``).  While a batch
+  is being written the receiver goes on taking in and merging the next ones.  A failed write
+  or connection closes the store and retries with ``retry_backoff``, the same rows again.
 
 Rows held in memory and the journal's state belong to the actor's factory, not to an
 incarnation: a killed incarnation's rows are still there for the next one, and the inbox
@@ -25,10 +30,10 @@ Graceful stop (the inbox ends after draining): with the database up and no journ
 first, the rows held are written within ``flush_timeout``; otherwise (or if that fails) they
 are appended to the journal, which the next start replays before anything else.
 
-A row the database refuses for its content (``StoreDataError``) is retried alone, then
-logged and appended to the ``*.rejected.jsonl`` file next to the journal so one bad row never
-blocks the others.  One line is logged when the database goes away (not one per retry) and one
-when it is back and the backlog is written.
+A row the database refuses for its content (``StoreDataError``) is found by writing the batch
+again in halves (recursively), then logged and appended to the ``*.rejected.jsonl`` file next
+to the journal so one bad row never blocks the others.  One line is logged when the database
+goes away (not one per retry) and one when it is back and the backlog is written.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,18 +52,21 @@ import trio
 import storage
 from protocols.polymarket import MarketInfo, Trade
 from storage import (
+    MERGE_PARAMS,
     TABLES,
     Journal,
     JournalChunk,
     MarketRow,
     ModelForecastRow,
+    Params,
     Row,
     Store,
     StoreDataError,
     StoreUnavailable,
     SwarmForecastRow,
     TradeRow,
-    WriteBatch,
+    row_from_params,
+    trade_params,
 )
 from supervision import ActorContext, Backoff
 
@@ -91,6 +99,7 @@ class StoreMarket:
 DbMessage = StoreTrade | StoreMarket | Trade | MarketRow | TradeRow | ModelForecastRow | SwarmForecastRow
 
 _ROW_CLASSES = (MarketRow, TradeRow, ModelForecastRow, SwarmForecastRow)
+_IS_WHALE = TradeRow.COLUMNS.index("is_whale")
 
 
 def to_row(message: Any, received_at: float) -> Row:
@@ -111,6 +120,24 @@ def to_row(message: Any, received_at: float) -> Row:
         row: Row = message
         return row
     raise TypeError(f"the DB writer cannot store a {cls.__name__}")
+
+
+def to_params(message: Any, received_at: float) -> tuple[str, str, Params]:
+    """``(table, key, parameters)`` of the row a message stores (``to_row`` without building
+    a row object for trades: the writer's hot path).
+
+    Raises:
+        TypeError: not a message the writer knows; ValueError: an invalid value.
+    """
+    cls = message.__class__
+    if cls is StoreTrade:
+        params = trade_params(message.trade, message.is_whale)
+        return "trades", params[0], params
+    if cls is Trade:
+        params = trade_params(message, False)
+        return "trades", params[0], params
+    row = to_row(message, received_at)
+    return row.TABLE, row.key, row.params()
 
 
 # -- statistics ----------------------------------------------------------------------------------
@@ -174,42 +201,45 @@ class DbStats:
 
 
 class _Pending:
-    """Rows received and not yet written or journaled, by table then key, in receive order;
-    a row whose key is already held is merged into it the way the database would merge it."""
+    """Rows received and not yet written or journaled, as parameters (``row.params()``), by
+    table then key, in receive order; a row whose key is already held is merged into it the way
+    the database would merge it (``MERGE_PARAMS``)."""
 
     def __init__(self) -> None:
-        self.tables: dict[str, dict[str, tuple[Row, float]]] = {t: {} for t in TABLES}
+        self.tables: dict[str, dict[str, tuple[Params, float]]] = {t: {} for t in TABLES}
         self.count = 0
 
-    def add(self, row: Row, at: float) -> None:
-        held = self.tables[row.TABLE]
-        key = row.key
+    def add(self, table: str, key: str, params: Params, at: float) -> None:
+        held = self.tables[table]
         old = held.get(key)
         if old is None:
-            held[key] = (row, at)
+            held[key] = (params, at)
             self.count += 1
         else:
-            merged = old[0].merged_with(row)  # type: ignore[arg-type]
+            merged = MERGE_PARAMS[table](old[0], params)
             if merged is not old[0]:
                 held[key] = (merged, old[1])  # keeps its place and its receive time
 
-    def take(self, limit: int) -> list[tuple[Row, float]]:
-        """Up to ``limit`` rows, oldest first within each table (markets first)."""
-        out: list[tuple[Row, float]] = []
+    def take(self, limit: int) -> tuple[dict[str, list[Params]], list[float]]:
+        """Up to ``limit`` rows, oldest first within each table (markets first): their
+        parameters by table, and their receive times in that order."""
+        out: dict[str, list[Params]] = {}
+        times: list[float] = []
         for table, held in self.tables.items():
-            room = limit - len(out)
+            room = limit - len(times)
             if room <= 0:
                 break
             if not held:
                 continue
             if len(held) <= room:
-                out.extend(held.values())
+                items: Any = held.values()
                 self.tables[table] = {}
             else:
-                keys = list(itertools.islice(held, room))
-                out.extend(held.pop(k) for k in keys)
-        self.count -= len(out)
-        return out
+                items = [held.pop(k) for k in list(itertools.islice(held, room))]
+            out[table] = [p for p, _ in items]
+            times.extend([t for _, t in items])
+        self.count -= len(times)
+        return out, times
 
     def oldest_at(self) -> float | None:
         times = [next(iter(held.values()))[1] for held in self.tables.values() if held]
@@ -220,14 +250,34 @@ class _Pending:
 class _Work:
     """A batch being written: taken from memory, or a chunk of the journal."""
 
-    rows: list[Row]
-    times: list[float] | None  # receive times (memory only)
+    #: Parameters by table, in write order.
+    tables: dict[str, list[Params]]
+    count: int
+    times: list[float] | None  # receive times, in the order of rows() (memory only)
     oldest_at: float | None
     chunk: JournalChunk | None = None
 
     @property
     def from_journal(self) -> bool:
         return self.chunk is not None
+
+    def rows(self) -> Iterator[tuple[str, Params]]:
+        for table, params in self.tables.items():
+            for p in params:
+                yield table, p
+
+    def rows_with_times(self) -> Iterator[tuple[Row, float]]:
+        """``(row, received_at)`` of each row, for the journal (memory work only)."""
+        assert self.times is not None
+        for (table, params), at in zip(self.rows(), self.times, strict=True):
+            yield row_from_params(table, params), at
+
+    @classmethod
+    def of_chunk(cls, chunk: JournalChunk) -> _Work:
+        tables: dict[str, list[Params]] = {}
+        for row in chunk.rows:
+            tables.setdefault(row.TABLE, []).append(row.params())
+        return cls({t: tables[t] for t in TABLES if t in tables}, len(chunk.rows), None, chunk.first_at, chunk)
 
 
 class _Outage(Exception):
@@ -239,9 +289,16 @@ class _Outage(Exception):
 
 OpenStore = Callable[..., AbstractAsyncContextManager[Store]]
 
-#: After a receive that did not fill a batch, the receiver sleeps this long (at most
+#: After a receive that did not fill a chunk, the receiver sleeps this long (at most
 #: ``batch_seconds``) so that messages gather in the inbox instead of each waking it up.
 RECEIVE_LINGER = 0.005
+#: Most messages the receiver takes in one go before letting other tasks run: the writer's
+#: database round trips (and, on MySQL, the asyncio loop's callbacks) wait for the trio thread,
+#: so a long stretch of receiving would hold each write up.
+RECEIVE_CHUNK = 512
+#: With memory full and the database up, the receiver waits this long for the writer to take
+#: a batch (the inbox fills meanwhile and pushes back on producers) before journaling instead.
+ROOM_WAIT = 1.0
 
 
 def db_writer_actor(
@@ -302,7 +359,7 @@ def db_writer_actor(
     def refresh() -> None:
         work = inflight[0]
         memory_work = work is not None and not work.from_journal
-        stats.rows_buffered = pending.count + (len(work.rows) if memory_work and work is not None else 0)
+        stats.rows_buffered = pending.count + (work.count if memory_work and work is not None else 0)
         stats.journal_rows = journal.rows
         stats.journal_bytes = journal.size
         candidates = [t for t in (work.oldest_at if work is not None else None, journal.oldest_at,
@@ -314,6 +371,7 @@ def db_writer_actor(
         inbox = ctx.inbox
         log = ctx.log
         wake = [trio.Event()]
+        room = [trio.Event()]  # set when the writer takes rows from memory, or the database goes down
         receiving_done = trio.Event()
         attempt_scope = [trio.CancelScope()]
         write_scope: list[trio.CancelScope | None] = [None]
@@ -330,10 +388,10 @@ def db_writer_actor(
                 work = inflight[0]
                 moved: list[tuple[Row, float]] = []
                 if work is not None and not work.from_journal:
-                    assert work.times is not None
-                    moved.extend(zip(work.rows, work.times, strict=True))
+                    moved.extend(work.rows_with_times())
                 saved = dict(pending.tables), pending.count, batch_since[0]
-                moved.extend(pending.take(pending.count))
+                tables, times = pending.take(pending.count)
+                moved.extend(_Work(tables, len(times), times, None).rows_with_times())
                 batch_since[0] = None
                 if not moved:
                     return True
@@ -362,33 +420,67 @@ def db_writer_actor(
 
         # -- receiving ----------------------------------------------------------------------
 
+        async def wait_for_room() -> None:
+            """Memory is full: while the database is up and the writer takes batches, wait for
+            it (the inbox fills and pushes back on producers: writing them beats journaling
+            them); when it is down, replaying the journal, or takes nothing for ROOM_WAIT
+            seconds, journal what is held (producers are never held up by an outage)."""
+            while pending.count >= memory_limit_rows and stats.state == "up" and not journal.pending:
+                room[0] = trio.Event()
+                with trio.move_on_after(ROOM_WAIT) as scope:
+                    await room[0].wait()
+                if scope.cancelled_caught:
+                    break
+            if pending.count >= memory_limit_rows and not await spill("memory limit reached"):
+                # the disk refuses too: hold on and let the inbox push back for a while
+                await trio.sleep(retry_backoff.max)
+
         async def receive_loop() -> None:
+            chunk = min(batch_rows, RECEIVE_CHUNK)
             while True:
                 try:
                     # what is queued now (waiting for a first message); batching by time is the
                     # writer's business, so no waiting here for more, which costs a wake-up each
-                    messages = await inbox.receive_batch(batch_rows, 0)
+                    messages = await inbox.receive_batch(chunk, 0)
                 except trio.EndOfChannel:
                     return
                 at = wall_clock()
+                trades = pending.tables["trades"]
+                added = 0
                 for message in messages:
+                    cls = message.__class__
                     try:
-                        pending.add(to_row(message, at), at)
+                        if cls is StoreTrade:  # the hot path, inlined: most messages are trades
+                            params = trade_params(message.trade, message.is_whale)
+                        elif cls is Trade:
+                            params = trade_params(message, False)
+                        else:
+                            pending.add(*to_params(message, at), at)
+                            continue
                     except (TypeError, ValueError) as exc:
                         stats.messages_invalid += 1
                         log.error("dropping a message that cannot be stored ({err}): {msg!r:.200}", err=exc,
                                   msg=message)
+                        continue
+                    held = trades.get(params[0])
+                    if held is None:
+                        trades[params[0]] = (params, at)
+                        added += 1
+                    elif params[_IS_WHALE] and not held[0][_IS_WHALE]:  # MERGE_PARAMS["trades"]
+                        trades[params[0]] = (params, held[1])
+                pending.count += added
                 if pending.count and batch_since[0] is None:
                     batch_since[0] = trio.current_time()
-                if pending.count >= memory_limit_rows and not await spill("memory limit reached"):
-                    # the disk refuses too: hold on and let the inbox push back for a while
-                    await trio.sleep(retry_backoff.max)
                 stats.messages_received += len(messages)
-                refresh()
                 poke()
-                if len(messages) < batch_rows:
+                if pending.count >= memory_limit_rows:
+                    await wait_for_room()
+                refresh()
+                if len(messages) < chunk:
                     # let the next messages gather in the inbox rather than waking up for each
                     await trio.sleep(linger)
+                else:
+                    await trio.lowlevel.checkpoint()  # let the writer's I/O run
 
         # -- writing ------------------------------------------------------------------------
 
@@ -406,16 +498,16 @@ def db_writer_actor(
                         await journal.remove_if_replayed()
                         refresh()
                         continue
-                    inflight[0] = _Work(chunk.rows, None, chunk.first_at, chunk)
+                    inflight[0] = _Work.of_chunk(chunk)
                     return inflight[0]
                 since = batch_since[0]
                 if pending.count and (pending.count >= batch_rows or receiving_done.is_set() or since is None
                                       or trio.current_time() >= since + batch_seconds):
-                    taken = pending.take(batch_rows)
+                    tables, times = pending.take(batch_rows)
                     if not pending.count:
                         batch_since[0] = None
-                    times = [t for _, t in taken]
-                    inflight[0] = _Work([r for r, _ in taken], times, min(times))
+                    inflight[0] = _Work(tables, len(times), times, min(times))
+                    room[0].set()
                     return inflight[0]
                 return None
 
@@ -424,12 +516,12 @@ def db_writer_actor(
                 return max(0.0, min(write_timeout, flush_deadline[0] - trio.current_time()))
             return write_timeout
 
-        async def write(store: Store, rows: list[Row]) -> None:
+        async def write(store: Store, tables: dict[str, list[Params]]) -> None:
             limit = timeout()
             try:
                 with trio.fail_after(limit) as scope:  # a graceful stop may bring the deadline in
                     write_scope[0] = scope
-                    await store.write(WriteBatch.of(rows))
+                    await store.write_params(tables)
             except trio.TooSlowError:
                 raise _Outage(f"a write took more than {limit:g} s" if not receiving_done.is_set()
                               else "the database did not take the rows in time for the shutdown") from None
@@ -438,17 +530,33 @@ def db_writer_actor(
             finally:
                 write_scope[0] = None
 
-        async def write_alone(store: Store, work: _Work) -> int:
-            """After a StoreDataError: each row alone; refused ones go to the rejected file.
-            Returns how many were refused."""
+        async def write_alone(store: Store, work: _Work, error: StoreDataError) -> int:
+            """After a StoreDataError: the batch again in halves, and each half that fails in
+            halves again, down to the rows refused alone (a few bad rows in a large batch cost a
+            few dozen writes, not one per row); refused ones go to the rejected file.  Rows are
+            written in their order.  Returns how many were refused."""
+            rows = list(work.rows())
             refused: list[tuple[Row, float]] = []
-            for i, row in enumerate(work.rows):
-                try:
-                    await write(store, [row])
-                except StoreDataError as exc:
+
+            async def split(lo: int, hi: int, exc: StoreDataError) -> None:  # rows[lo:hi] failed together
+                if hi - lo == 1:
+                    table, params = rows[lo]
+                    row = row_from_params(table, params)
                     log.error("the database refused a {table} row ({err}); kept in {path}: {row!r:.300}",
-                              table=row.TABLE, err=exc, path=str(rejected.path), row=row)
-                    refused.append((row, work.times[i] if work.times else wall_clock()))
+                              table=table, err=exc, path=str(rejected.path), row=row)
+                    refused.append((row, work.times[lo] if work.times else wall_clock()))
+                    return
+                mid = (lo + hi) // 2
+                for a, b in ((lo, mid), (mid, hi)):
+                    part: dict[str, list[Params]] = {}
+                    for table, params in rows[a:b]:
+                        part.setdefault(table, []).append(params)
+                    try:
+                        await write(store, part)
+                    except StoreDataError as again:
+                        await split(a, b, again)
+
+            await split(0, len(rows), error)
             if refused:
                 with trio.CancelScope(shield=True):
                     try:
@@ -461,18 +569,18 @@ def db_writer_actor(
         async def write_work(store: Store, work: _Work) -> None:
             refused = 0
             try:
-                await write(store, work.rows)
-            except StoreDataError:
-                refused = await write_alone(store, work)
+                await write(store, work.tables)
+            except StoreDataError as exc:
+                refused = await write_alone(store, work, exc)
             if inflight[0] is work:
                 inflight[0] = None
             if work.chunk is not None:
                 journal.advance(work.chunk)
-                stats.rows_replayed += len(work.rows)
+                stats.rows_replayed += work.count
                 if recovery:
-                    recovery["replayed"] += len(work.rows)
+                    recovery["replayed"] += work.count
                 await journal.remove_if_replayed()
-            stats.rows_written += len(work.rows) - refused
+            stats.rows_written += work.count - refused
             stats.batches_written += 1
             refresh()
             caught_up(pending.count < batch_rows)
@@ -510,6 +618,7 @@ def db_writer_actor(
                 log.debug("database still unavailable: {err}", err=error)
                 return
             stats.state = "down"
+            room[0].set()  # a receiver waiting for room journals instead
             stats.outages += 1
             if stats.down_since is None:
                 stats.down_since = wall_clock()

@@ -15,8 +15,10 @@ swarm_forecasts    ``ON CONFLICT (forecast_id) DO NOTHING``      ``ON DUPLICATE 
 =================  ===========================================  ==========================================
 
 (``INSERT IGNORE`` is avoided on MySQL: it also turns data errors into warnings and stores
-truncated values.)  Times are epoch seconds in ``DOUBLE``/``REAL`` columns; MySQL tables use
-``utf8mb4_bin`` so that comparisons are exact, as in SQLite.
+truncated values.)  Each statement also comes in a multi-row form (``VALUES (...), (...)``),
+which SQLite uses: one statement per thousands of rows instead of one step per row.  Times are
+epoch seconds in ``DOUBLE``/``REAL`` columns; MySQL tables use ``utf8mb4_bin`` so that
+comparisons are exact, as in SQLite.
 """
 
 from __future__ import annotations
@@ -133,10 +135,11 @@ class Dialect:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def _insert(self, table: str, columns: tuple[str, ...]) -> str:
-        values = ", ".join([self.placeholder] * len(columns))
+    def _insert(self, table: str, columns: tuple[str, ...], rows: int = 1) -> str:
+        one = "(" + ", ".join([self.placeholder] * len(columns)) + ")"
+        values = ", ".join([one] * rows)
         alias = " AS new" if self.name == "mysql" and self.row_alias else ""
-        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}){alias}"
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}{alias}"
 
     def _new(self, column: str) -> str:
         """The value being inserted, in an upsert's update clause."""
@@ -144,7 +147,7 @@ class Dialect:
             return f"excluded.{column}"
         return f"new.{column}" if self.row_alias else f"VALUES({column})"
 
-    def upsert_markets(self) -> str:
+    def upsert_markets(self, rows: int = 1) -> str:
         cols = MarketRow.COLUMNS
         sets = []
         for c in cols[1:]:
@@ -155,30 +158,41 @@ class Dialect:
                 sets.append(f"{c} = {self._new(c)}")
         conflict = " ON CONFLICT (condition_id) DO UPDATE SET " if self.name == "sqlite" \
             else " ON DUPLICATE KEY UPDATE "
-        return self._insert("markets", cols) + conflict + ", ".join(sets)
+        return self._insert("markets", cols, rows) + conflict + ", ".join(sets)
 
-    def upsert_trades(self) -> str:
-        insert = self._insert("trades", TradeRow.COLUMNS)
+    def upsert_trades(self, rows: int = 1) -> str:
+        insert = self._insert("trades", TradeRow.COLUMNS, rows)
         if self.name == "sqlite":
             # only touch the row when the flag actually rises (no write otherwise)
             return insert + (" ON CONFLICT (trade_id) DO UPDATE SET is_whale = 1"
                              " WHERE excluded.is_whale = 1 AND trades.is_whale = 0")
         return insert + f" ON DUPLICATE KEY UPDATE is_whale = GREATEST(is_whale, {self._new('is_whale')})"
 
-    def insert_once(self, table: str, columns: tuple[str, ...], key: str) -> str:
-        insert = self._insert(table, columns)
+    def insert_once(self, table: str, columns: tuple[str, ...], key: str, rows: int = 1) -> str:
+        insert = self._insert(table, columns, rows)
         if self.name == "sqlite":
             return insert + f" ON CONFLICT ({key}) DO NOTHING"
         return insert + " ON DUPLICATE KEY UPDATE id = id"
 
+    def write_statement(self, table: str, rows: int = 1) -> str:
+        """The write statement of ``table`` for ``rows`` rows (``VALUES (...), (...), ...``;
+        the parameters are the rows' ``params()`` one after the other).  A multi-row statement
+        behaves as the single-row one run once per row, in order (a key repeated within it is
+        merged the same way)."""
+        if table == "markets":
+            return self.upsert_markets(rows)
+        if table == "trades":
+            return self.upsert_trades(rows)
+        if table == "model_forecasts":
+            return self.insert_once(table, ModelForecastRow.COLUMNS, "request_id", rows)
+        if table == "swarm_forecasts":
+            return self.insert_once(table, SwarmForecastRow.COLUMNS, "forecast_id", rows)
+        raise ValueError(f"unknown table {table!r}")
+
     def write_statements(self) -> dict[str, str]:
-        """The write statement of each table (one ``executemany`` each)."""
-        return {
-            "markets": self.upsert_markets(),
-            "trades": self.upsert_trades(),
-            "model_forecasts": self.insert_once("model_forecasts", ModelForecastRow.COLUMNS, "request_id"),
-            "swarm_forecasts": self.insert_once("swarm_forecasts", SwarmForecastRow.COLUMNS, "forecast_id"),
-        }
+        """The single-row write statement of each table (for ``executemany``)."""
+        return {table: self.write_statement(table) for table in ("markets", "trades", "model_forecasts",
+                                                                  "swarm_forecasts")}
 
     # -- reads ----------------------------------------------------------------------------------
 

@@ -6,10 +6,16 @@ a fresh loop and pool and nothing asyncio outlives the block.
 
 Functions named ``*_aio`` are asyncio-flavoured and run on that loop; each store operation is
 exactly one crossing (``aio_as_trio(fn, loop=...)(...)``): a batch write is one transaction of
-``executemany`` calls.  With ``stmt_cache_size > 0`` asyncmy runs positional statements as
-server-side prepared statements and, on MariaDB, sends ``executemany`` as one
-``COM_STMT_BULK_EXECUTE`` (binary rows, one round trip; it falls back to multi-row text
-``INSERT`` by itself for batches it cannot bind, e.g. a column that is NULL in every row).
+``executemany`` calls.  Writes go through a pool of their own, one connection with autocommit
+off, so a transaction is the statements then ``COMMIT`` (no ``BEGIN`` round trip: each round
+trip also waits for the trio thread, busy taking in the next batch, to notice the answer);
+reads and migrations use the main pool (autocommit on).  With ``stmt_cache_size > 0`` asyncmy
+runs positional statements as server-side prepared statements and, on MariaDB, sends
+``executemany`` as one ``COM_STMT_BULK_EXECUTE`` (binary rows, one round trip; it falls back
+to multi-row text ``INSERT`` statements by itself for batches it cannot bind, e.g. a column
+that is NULL in every row).  Measured on MariaDB with trade rows, the bulk protocol took about
+105,000 rows/s, asyncmy's multi-row text ``INSERT`` 56,000 and prepared multi-row ``VALUES``
+statements 92,000 (the server's work, 7.8 µs of its CPU per row, is what bounds it).
 
 Cancellation: a trio cancellation cancels the asyncio task; a connection interrupted mid-query
 (or failing in any way) is closed, never returned to the pool, so the next operation gets a
@@ -19,6 +25,7 @@ fresh connection (the server rolls back the interrupted transaction).
 from __future__ import annotations
 
 import hashlib
+import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -86,6 +93,9 @@ def ssl_context(options: dict[str, str]) -> ssl.SSLContext | None:
     if not enabled:
         return None
     verify = _flag("ssl_verify", options.get("ssl_verify", "true"))
+    for name in ("ssl_ca", "ssl_cert", "ssl_key"):
+        if options.get(name) and not os.path.isfile(options[name]):
+            raise ValueError(f"{name}={options[name]!r}: no such file")
     context = ssl.create_default_context(cafile=options.get("ssl_ca") or None)
     if not verify:
         context.check_hostname = False
@@ -168,38 +178,42 @@ def _collapse(group: BaseExceptionGroup[Any]) -> BaseException:
 #: Most bytes (roughly) and rows sent in one ``executemany``: a bulk execute is one packet, and
 #: packets are limited by the server's ``max_allowed_packet`` (16 MiB by default).
 CHUNK_BYTES = 4 << 20
-CHUNK_ROWS = 5000
+#: (8,192 rather than 5,000: trade batches go in fewer bulk executes, each a round trip that
+#: waits for the trio thread: 93,000 against 87,000 rows/s through the writer.)
+CHUNK_ROWS = 8192
 
 
-def _split(statements: Statements, small_rows: str, chunk_bytes: int = CHUNK_BYTES) -> Statements:
-    """The same statements with their rows in chunks of at most CHUNK_ROWS rows and about
-    ``chunk_bytes`` bytes (still one transaction: the chunks run in order in one crossing).
-    Rows of the ``small_rows`` statement (trades: a few hundred bytes each) are not measured."""
-    out: Statements = []
+def _split(statements: Statements, sql: dict[str, str], chunk_bytes: int = CHUNK_BYTES) -> list[tuple[str, Any]]:
+    """``(sql, rows)`` for each ``executemany``: each table's rows in chunks of at most
+    CHUNK_ROWS rows and about ``chunk_bytes`` bytes (still one transaction: the chunks run in
+    order in one crossing).  Trade rows (a few hundred bytes each) are not measured."""
+    out: list[tuple[str, Any]] = []
     small_chunk = max(1, min(CHUNK_ROWS, chunk_bytes // 512))  # trade rows are under 512 bytes
-    for sql, rows in statements:
-        if sql == small_rows:
-            out.extend((sql, rows[i:i + small_chunk]) for i in range(0, len(rows), small_chunk))
+    for table, rows in statements:
+        statement = sql[table]
+        if table == "trades":
+            out.extend((statement, rows[i:i + small_chunk]) for i in range(0, len(rows), small_chunk))
             continue
         chunk: list[tuple[Any, ...]] = []
         size = 0
         for row in rows:
             row_size = 9 * len(row) + sum(len(v) for v in row if v.__class__ is str)
             if chunk and (size + row_size > chunk_bytes or len(chunk) >= CHUNK_ROWS):
-                out.append((sql, chunk))
+                out.append((statement, chunk))
                 chunk, size = [], 0
             chunk.append(row)
             size += row_size
         if chunk:
-            out.append((sql, chunk))
+            out.append((statement, chunk))
     return out
 
 
 # -- asyncio-flavoured ---------------------------------------------------------------------------
 
 
-async def _create_pool_aio(kwargs: dict[str, Any], pool_size: int) -> tuple[Any, str, int]:
-    """The pool, the server's version and its max_allowed_packet."""
+async def _create_pool_aio(kwargs: dict[str, Any], pool_size: int) -> tuple[Any, Any, str, int]:
+    """The pool, the write pool (connects on first use), the server's version and its
+    max_allowed_packet."""
     pool = await asyncmy.create_pool(minsize=1, maxsize=pool_size, pool_recycle=3600, **kwargs)
     try:
         async with pool.acquire() as conn:
@@ -208,16 +222,18 @@ async def _create_pool_aio(kwargs: dict[str, Any], pool_size: int) -> tuple[Any,
             await cur.execute("SELECT @@max_allowed_packet")
             (max_packet,) = await cur.fetchone()
             await cur.close()
+        write_pool = await asyncmy.create_pool(minsize=0, maxsize=1, pool_recycle=3600,
+                                               **{**kwargs, "autocommit": False})
     except BaseException:
         pool.terminate()
         raise
-    return pool, version, int(max_packet)
+    return pool, write_pool, version, int(max_packet)
 
 
-async def _write_aio(pool: Any, statements: Statements) -> None:
+async def _write_aio(pool: Any, statements: list[tuple[str, Any]]) -> None:
+    """One transaction on the write pool's connection (autocommit off: it starts by itself)."""
     async with pool.acquire() as conn:
         try:
-            await conn.begin()
             cur = conn.cursor()
             for sql, rows in statements:
                 await cur.executemany(sql, rows)
@@ -283,7 +299,7 @@ async def _migrate_aio(pool: Any, dialect: Dialect, database: str, target: int |
 
 
 class MySqlStore(Store):
-    def __init__(self, loop: Any, pool: Any, dialect: Dialect, description: str, database: str,
+    def __init__(self, loop: Any, pool: Any, write_pool: Any, dialect: Dialect, description: str, database: str,
                  server_version: str, max_packet: int = 16 << 20) -> None:
         super().__init__(dialect, description)
         self.server_version = server_version
@@ -291,6 +307,7 @@ class MySqlStore(Store):
         self._chunk_bytes = max(1 << 18, min(CHUNK_BYTES, max_packet // 2))
         self._loop = loop
         self._pool = pool
+        self._write_pool = write_pool
         self._database = database
         self._closed = False
 
@@ -307,7 +324,7 @@ class MySqlStore(Store):
         return applied
 
     async def _execute_batch(self, statements: Statements) -> None:
-        await self._aio(_write_aio, self._pool, _split(statements, self._write_sql["trades"], self._chunk_bytes))
+        await self._aio(_write_aio, self._write_pool, _split(statements, self._write_sql, self._chunk_bytes))
 
     async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = await self._aio(_fetch_aio, self._pool, sql, params)
@@ -317,16 +334,19 @@ class MySqlStore(Store):
         if self._closed:
             return
         self._closed = True
-        pool = self._pool
-        pool.close()
+        pools = (self._write_pool, self._pool)
+        for pool in pools:
+            pool.close()
         with trio.move_on_after(CLOSE_TIMEOUT) as scope:
             scope.shield = True
             try:
-                await trio_asyncio.aio_as_trio(pool.wait_closed, loop=self._loop)()
+                for pool in pools:
+                    await trio_asyncio.aio_as_trio(pool.wait_closed, loop=self._loop)()
             except Exception:  # noqa: BLE001 - closing a broken pool: drop what is left below
                 scope.cancel()
         if scope.cancelled_caught:
-            pool.terminate()
+            for pool in pools:
+                pool.terminate()
 
 
 @asynccontextmanager
@@ -340,8 +360,8 @@ async def open_mysql(url: DatabaseUrl, *, connect_timeout: float = 10.0) -> Asyn
         async with trio_asyncio.open_loop() as loop:
             try:
                 with trio.fail_after(timeout):
-                    pool, version, max_packet = await trio_asyncio.aio_as_trio(_create_pool_aio, loop=loop)(
-                        kwargs, pool_size)
+                    pool, write_pool, version, max_packet = await trio_asyncio.aio_as_trio(
+                        _create_pool_aio, loop=loop)(kwargs, pool_size)
             except trio.TooSlowError:
                 raise StoreUnavailable(f"{description}: no answer within {timeout:g} s") from None
             except Exception as exc:  # noqa: BLE001 - classified
@@ -349,8 +369,8 @@ async def open_mysql(url: DatabaseUrl, *, connect_timeout: float = 10.0) -> Asyn
                 if kwargs["ssl"] is not None and "WRONG_VERSION_NUMBER" in str(exc):
                     hint = " (TLS was asked for: does the server have TLS enabled?)"
                 raise StoreUnavailable(f"cannot connect to {description}: {_describe(exc)}{hint}") from exc
-            store = MySqlStore(loop, pool, mysql_dialect_for(version), description, url.database, version,
-                               max_packet)
+            store = MySqlStore(loop, pool, write_pool, mysql_dialect_for(version), description, url.database,
+                               version, max_packet)
             try:
                 yield store
             finally:

@@ -3,6 +3,13 @@
 Rows are plain values (no database ids): the natural key of each table (``trade_id``,
 ``condition_id``, ``request_id``, ``forecast_id``) is what makes writing them idempotent.
 Times are epoch seconds (UTC) as floats, the project's convention everywhere.
+
+Each row class also has a *parameters* form (:data:`Params`): the tuple of its column values in
+``COLUMNS`` order, exactly what the write statements bind (``MarketRow.tags`` as JSON text).
+The DB writer holds and merges rows in that form (:func:`trade_params`, :data:`MERGE_PARAMS`),
+so the hot path builds one tuple per trade instead of an attrs instance and then a tuple;
+:func:`row_from_params` turns one back into a row where a row object is needed (the journal,
+logs).
 """
 
 from __future__ import annotations
@@ -16,6 +23,9 @@ import orjson
 
 if TYPE_CHECKING:
     from protocols.polymarket import MarketInfo, Trade
+
+#: A row's column values in its class's ``COLUMNS`` order, as the write statements bind them.
+Params = tuple[Any, ...]
 
 
 def _optional_float(value: Any) -> float | None:
@@ -226,6 +236,48 @@ class SwarmForecastRow:
 
 Row = MarketRow | TradeRow | ModelForecastRow | SwarmForecastRow
 
+
+def trade_params(trade: Trade, is_whale: bool) -> Params:
+    """``TradeRow.from_trade(trade, is_whale=is_whale).params()`` without the row object (the
+    DB writer's hot path: about 5x cheaper).
+
+    Raises:
+        ValueError: ``side`` is not ``BUY`` or ``SELL`` (as the row's validator would).
+    """
+    side = trade.side
+    if side != "BUY" and side != "SELL":
+        raise ValueError(f"'side' must be in ('BUY', 'SELL') (got {side!r})")
+    return (trade.trade_id, trade.condition_id, trade.asset_id, trade.outcome, side, float(trade.price),
+            float(trade.size), float(trade.notional), trade.wallet, trade.transaction_hash, float(trade.timestamp),
+            bool(is_whale))
+
+
+#: Index of ``is_whale`` in trade parameters and of ``last_price`` in market parameters.
+_IS_WHALE = TradeRow.COLUMNS.index("is_whale")
+_LAST_PRICE = MarketRow.COLUMNS.index("last_price")
+
+
+def _merge_trades(old: Params, new: Params) -> Params:
+    return new if new[_IS_WHALE] and not old[_IS_WHALE] else old
+
+
+def _merge_markets(old: Params, new: Params) -> Params:
+    if new[_LAST_PRICE] is None and old[_LAST_PRICE] is not None:
+        return new[:_LAST_PRICE] + (old[_LAST_PRICE],) + new[_LAST_PRICE + 1:]
+    return new
+
+
+def _keep_first(old: Params, new: Params) -> Params:
+    return old
+
+
+#: ``merge(old, new)`` per table: the parameters the database holds after writing ``old`` then
+#: ``new`` (the same rule as each row class's ``merged_with``); ``old`` itself when unchanged.
+MERGE_PARAMS: dict[str, Any] = {
+    "markets": _merge_markets, "trades": _merge_trades, "model_forecasts": _keep_first,
+    "swarm_forecasts": _keep_first,
+}
+
 #: Row classes in write order (markets first, so a batch's trades can be joined to them at once).
 ROW_TYPES: tuple[type[Any], ...] = (MarketRow, TradeRow, ModelForecastRow, SwarmForecastRow)
 ROW_TYPE_BY_TABLE: dict[str, type[Any]] = {cls.TABLE: cls for cls in ROW_TYPES}
@@ -264,6 +316,20 @@ class WriteBatch:
         for row in rows:
             batch.add(row)
         return batch
+
+
+def row_from_params(table: str, params: Params) -> Row:
+    """The row of ``table`` whose parameters are ``params`` (the inverse of ``row.params()``)."""
+    row: Row = ROW_TYPE_BY_TABLE[table].from_db(params)
+    return row
+
+
+def params_finite(params: Params) -> bool:
+    """False if a float in ``params`` is NaN or infinite."""
+    for value in params:
+        if value.__class__ is float and not math.isfinite(value):
+            return False
+    return True
 
 
 def row_to_json(row: Row) -> dict[str, Any]:

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from ._dialect import Dialect
 from ._errors import StoreDataError
 from ._migrations import MARKETS, MODEL_FORECASTS, SWARM_FORECASTS, TRADES, text_limits
-from ._rows import ROW_TYPE_BY_TABLE, TABLES, MarketRow, TradeRow, WriteBatch, check_finite
+from ._rows import ROW_TYPE_BY_TABLE, TABLES, MarketRow, Params, TradeRow, WriteBatch, params_finite
 
 if TYPE_CHECKING:
     from config import DatabaseUrl
 
-#: ``(sql, rows of parameters)`` pairs run in order in one transaction.
-Statements = list[tuple[str, list[tuple[Any, ...]]]]
+#: ``(table, rows of parameters)`` pairs, in write order, written in one transaction.
+Statements = list[tuple[str, Sequence[Params]]]
+
+_PRICE, _SIZE, _NOTIONAL, _TRADED_AT = (TradeRow.COLUMNS.index(c) for c in ("price", "size", "notional", "traded_at"))
 
 
 _TEXT_LIMITS = {table.name: text_limits(table, ROW_TYPE_BY_TABLE[table.name].COLUMNS)
                 for table in (MARKETS, TRADES, MODEL_FORECASTS, SWARM_FORECASTS)}
 
 
-def _check_text_sizes(table: str, params: list[tuple[Any, ...]]) -> None:
+def _check_text_sizes(table: str, params: Sequence[Params]) -> None:
     for values in params:
         for index, name, limit in _TEXT_LIMITS[table]:
             value = values[index]
@@ -78,7 +80,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def _execute_batch(self, statements: Statements) -> None:
-        """Run ``statements`` (``executemany`` each) in one transaction, in one crossing."""
+        """Write each table's rows (``self._write_sql[table]`` semantics) in one transaction, in
+        one crossing."""
 
     @abc.abstractmethod
     async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -98,24 +101,35 @@ class Store(abc.ABC):
                 than its column); nothing of the batch was written.
             StoreUnavailable: retry later.
         """
+        await self.write_params({table: [row.params() for row in rows] for table, rows in batch.tables()})
+
+    async def write_params(self, tables: Mapping[str, Sequence[Params]]) -> None:
+        """:meth:`write` for rows already in their parameters form (``row.params()``, see
+        :data:`storage.Params`): ``{table: [params, ...]}``, written in one transaction in
+        table order (markets first).  The DB writer's path: no row objects.
+
+        Raises:
+            StoreDataError, StoreUnavailable: as :meth:`write`; ValueError: an unknown table.
+        """
+        for name in tables:
+            _check_table(name)
         statements: Statements = []
-        for table, rows in batch.tables():
+        for table in TABLES:
+            params = tables.get(table)
+            if not params:
+                continue
             # NaN and infinities: SQLite stores some (or NULLs them), MySQL refuses them; refuse
             # them here so both behave alike (and texts longer than MySQL's TEXT columns)
             if table == "trades":
-                for row in rows:  # the hot path: one sum is not finite if any term is not
-                    if not math.isfinite(row.price + row.size + row.notional + row.traded_at):
-                        raise StoreDataError(f"non-finite number in trades row {row.trade_id!r}")
-                params = [row.params() for row in rows]
+                for p in params:  # the hot path: one sum is not finite if any term is not
+                    if not math.isfinite(p[_PRICE] + p[_SIZE] + p[_NOTIONAL] + p[_TRADED_AT]):
+                        raise StoreDataError(f"non-finite number in trades row {p[0]!r}")
             else:
-                for row in rows:
-                    try:
-                        check_finite(row)
-                    except ValueError as exc:
-                        raise StoreDataError(str(exc)) from None
-                params = [row.params() for row in rows]
+                for p in params:
+                    if not params_finite(p):
+                        raise StoreDataError(f"non-finite number in {table} row {p[0]!r}")
                 _check_text_sizes(table, params)
-            statements.append((self._write_sql[table], params))
+            statements.append((table, params))
         if statements:
             await self._execute_batch(statements)
 

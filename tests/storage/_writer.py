@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import trio
 import storage
 from actors.db_writer import DbStats, db_writer_actor
 from config import DatabaseUrl
-from storage import Store, StoreUnavailable, WriteBatch
+from storage import Params, Store, StoreUnavailable, WriteBatch
 from supervision import Backoff, ChildSpec, Inbox, Registry, SupervisorSpec, run_supervisor
 
 #: Fast retries for tests.
@@ -96,10 +96,12 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what:
 @attrs.define
 class Faults:
     """A stand-in ``open_store`` around the real one that can make the database "down",
-    or hold a write (``hold_writes``: after the real write committed, or before)."""
+    hold a write (``hold_writes``: after the real write committed, or before) or slow every
+    write down (``write_delay``)."""
 
     down: bool = False
     hold_writes: str | None = None  # None, "after_commit" or "before_commit"
+    write_delay: float = 0.0  # each write waits this long first (a slow database)
     holding: trio.Event = attrs.field(factory=trio.Event)
     writes: int = 0
 
@@ -121,13 +123,18 @@ class _FaultyStore:
         return getattr(self._store, name)
 
     async def write(self, batch: WriteBatch) -> None:
+        await self.write_params({table: [row.params() for row in rows] for table, rows in batch.tables()})
+
+    async def write_params(self, tables: Mapping[str, Sequence[Params]]) -> None:
         faults = self._faults
         if faults.down:
             raise StoreUnavailable("injected: connection lost")
+        if faults.write_delay:
+            await trio.sleep(faults.write_delay)
         if faults.hold_writes == "before_commit":
             faults.holding.set()
             await trio.sleep_forever()
-        await self._store.write(batch)
+        await self._store.write_params(tables)
         faults.writes += 1
         if faults.hold_writes == "after_commit":
             faults.holding.set()

@@ -16,6 +16,7 @@ import orjson
 import pytest
 import trio
 
+from actors import db_writer
 from actors.db_writer import DbStats, StoreMarket, StoreTrade
 from config import DatabaseUrl
 from storage import open_store
@@ -52,6 +53,8 @@ def back_lines(records: list[dict[str, Any]]) -> list[str]:
 
 async def test_writes_every_kind_of_row_and_flushes_on_stop(db_url: DatabaseUrl, tmp_path: Path) -> None:
     async with running_writer(db_url, tmp_path, batch_rows=500) as writer:
+        # connected first: a stop before the database is up journals instead (tested below)
+        await wait_until(lambda: writer.stats.state == "up", what="connected")
         await writer.send([StoreMarket(market_info(i), last_price=0.5) for i in range(5)])
         await writer.send(StoreTrade(trade(i)) for i in range(3000))
         await writer.send(StoreTrade(trade(i), is_whale=True) for i in range(0, 3000, 10))
@@ -297,6 +300,63 @@ async def test_refused_rows_are_set_aside_and_the_rest_written(tmp_path: Path) -
     assert len(messages(logs, lambda m: m.startswith("the database refused a trades row"))) == 1
     keys, _, _ = await contents(url)
     assert keys == ids([0, 2, 3])
+
+
+async def test_bad_rows_in_a_large_batch_are_found_by_halving_it(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    faults = Faults()  # no faults: counts the writes that went through
+    bad = {37: "x" * 65, 200: "y" * 65}
+    rows = [attrs.evolve(trade_row(i), trade_id=bad[i]) if i in bad else StoreTrade(trade(i)) for i in range(300)]
+    async with running_writer(url, tmp_path, batch_rows=1000, batch_seconds=60, open_store=faults.open_store) as writer:
+        await writer.send(rows)
+        await writer.drained()
+        await writer.stop()  # flushes the 300 rows held as one batch
+    assert writer.stats.rows_rejected == 2 and writer.stats.rows_written == 298
+    # 2 bad rows in 300: about 2 x 2 x log2(300) writes, not one per row
+    assert faults.writes < 40, faults.writes
+    rejected = tmp_path / "journal.rejected.jsonl"
+    assert sorted(orjson.loads(line)["trade_id"] for line in rejected.read_bytes().splitlines()) == sorted(bad.values())
+    keys, _, count = await contents(url)
+    assert keys == ids([i for i in range(300) if i not in bad]) and count == 298
+
+
+async def test_with_the_database_up_a_full_memory_waits_for_the_writer_instead_of_journaling(
+        db_url: DatabaseUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db_writer, "ROOM_WAIT", 60.0)  # however slow the machine: wait, never journal
+    faults = Faults(write_delay=0.02)  # the database takes 100 rows per 20 ms: producers are faster
+    async with running_writer(db_url, tmp_path, inbox_size=64, batch_rows=100, memory_limit_rows=250,
+                              open_store=faults.open_store) as writer:
+        await wait_until(lambda: writer.stats.state == "up", what="connected")
+        await writer.send((StoreTrade(trade(i), is_whale=i % 9 == 0) for i in range(3000)), within=60)
+        assert writer.stats.rows_buffered <= 250 + db_writer.RECEIVE_CHUNK
+        await wait_until(lambda: writer.stats.rows_written >= 3000, timeout=60, what="every row written")
+        assert writer.stats.rows_journaled == 0 and not writer.journal_path.exists()
+        assert writer.stats.rows_buffered == 0
+    keys, whales, count = await contents(db_url)
+    assert keys == ids(range(3000)) and count == 3000
+    assert whales == ids(range(0, 3000, 9))
+
+
+async def test_a_stuck_write_journals_rather_than_holding_producers_up(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db_writer, "ROOM_WAIT", 0.05)
+    url = sqlite_url(tmp_path)
+    faults = Faults(hold_writes="before_commit")
+    async with running_writer(url, tmp_path, open_store=faults.open_store, inbox_size=64, batch_rows=50,
+                              memory_limit_rows=100, write_timeout=60, flush_timeout=0.5) as writer:
+        await wait_until(lambda: writer.stats.state == "up", what="connected")
+        await writer.send(StoreTrade(trade(i)) for i in range(50))
+        with trio.fail_after(5):
+            await faults.holding.wait()  # the database is "up" but this write never ends
+        # 1,000 rows through a 64-message inbox and a 100-row memory: the overflow is journaled
+        await writer.send((StoreTrade(trade(i)) for i in range(50, 1050)), within=10)
+        await writer.drained()
+        assert writer.stats.state == "up" and writer.stats.rows_journaled > 0
+    assert writer.stats.journal_rows + writer.stats.rows_buffered == 1050 and writer.stats.rows_buffered == 0
+    async with running_writer(url, tmp_path) as again:  # the journal is replayed
+        await wait_until(lambda: again.stats.rows_written >= 1050 and not again.journal_path.exists())
+    keys, _, count = await contents(url)
+    assert keys == ids(range(1050)) and count == 1050
 
 
 def test_stats_as_dict() -> None:

@@ -12,6 +12,7 @@ import trio
 from config import DatabaseUrl, parse_database_url
 from storage import (
     LATEST_VERSION,
+    MERGE_PARAMS,
     MarketRow,
     StoreDataError,
     StoreUnavailable,
@@ -19,7 +20,10 @@ from storage import (
     WriteBatch,
     check_url,
     open_store,
+    row_from_params,
+    trade_params,
 )
+from storage._sqlite import ROWS_PER_STATEMENT, _chunk_sizes
 
 from ._data import T0, condition, market_info, market_row, model_forecast, swarm_forecast, trade, trade_row
 from .conftest import mysql_url
@@ -73,6 +77,64 @@ def test_rows_from_protocol_objects() -> None:
     assert (m.last_price, m.updated_at) == (0.55, T0)
     with pytest.raises(ValueError):
         attrs.evolve(row, side="HOLD")
+
+
+def test_parameters_form_matches_the_rows() -> None:
+    for whale in (False, True):
+        assert trade_params(trade(5), whale) == TradeRow.from_trade(trade(5), is_whale=whale).params()
+    with pytest.raises(ValueError, match="side"):
+        trade_params(attrs.evolve(trade(5), side="HOLD"), False)
+    for row in (trade_row(1, whale=True), market_row(2), market_row(3, last_price=None), model_forecast(4),
+                model_forecast(5, ok=False), swarm_forecast(6)):
+        assert row_from_params(row.TABLE, row.params()) == row
+    # merging parameters is merging rows
+    pairs = [(trade_row(1), trade_row(1, whale=True)), (trade_row(1, whale=True), trade_row(1)),
+             (trade_row(1), trade_row(1)),
+             (market_row(1, last_price=0.4), market_row(1, last_price=None, question="B?")),
+             (market_row(1, last_price=None), market_row(1, last_price=0.6, question="C?")),
+             (market_row(1, last_price=0.4), market_row(1, last_price=0.5)),
+             (model_forecast(1), attrs.evolve(model_forecast(1), probability=0.01)),
+             (swarm_forecast(1), attrs.evolve(swarm_forecast(1), probability=0.01))]
+    for old, new in pairs:
+        merged = MERGE_PARAMS[old.TABLE](old.params(), new.params())
+        assert merged == old.merged_with(new).params(), (old, new)  # type: ignore[arg-type]
+
+
+def test_sqlite_statement_sizes() -> None:
+    assert _chunk_sizes(0, 1024) == []
+    assert _chunk_sizes(1, 1024) == [1]
+    assert _chunk_sizes(2048, 1024) == [1024, 1024]
+    assert _chunk_sizes(2000, 1024) == [1024, 512, 256, 128, 64, 16]
+    for n in (1, 7, 1023, 1025, 5000, 12_345):
+        sizes = _chunk_sizes(n, ROWS_PER_STATEMENT)
+        assert sum(sizes) == n and sizes == sorted(sizes, reverse=True)
+        assert all(size & (size - 1) == 0 and size <= ROWS_PER_STATEMENT for size in sizes)  # powers of two
+
+
+async def test_write_params_is_write(db_url: DatabaseUrl) -> None:
+    """The parameters form writes what the row form writes, with the same checks, and a key
+    repeated within one (multi-row) statement is merged as if written row by row."""
+    async with open_store(db_url) as store:
+        await store.migrate()
+        await store.write_params({
+            "trades": [trade_row(i, whale=i % 5 == 0).params() for i in range(3000)]
+            + [trade_row(7, whale=True).params(), trade_row(10).params()],
+            "markets": [market_row(1, last_price=0.4).params(), market_row(2).params(),
+                        market_row(1, last_price=None, question="B?").params()],
+            "model_forecasts": [model_forecast(1).params()], "swarm_forecasts": [swarm_forecast(1).params()]})
+        assert await store.count("trades") == 3000
+        assert {t.trade_id for t in await store.recent_whales(10_000)} == \
+            {trade_row(i).trade_id for i in range(3000) if i % 5 == 0 or i == 7}
+        assert await store.get_market(condition(1)) == market_row(1, last_price=0.4, question="B?")
+        assert await store.count("model_forecasts") == 1 and await store.count("swarm_forecasts") == 1
+        with pytest.raises(StoreDataError):
+            await store.write_params({"trades": [trade_row(5000).params(), attrs.evolve(
+                trade_row(5001), notional=math.nan).params()]})
+        with pytest.raises(StoreDataError):
+            await store.write_params({"markets": [attrs.evolve(market_row(9), end_date=math.inf).params()]})
+        with pytest.raises(ValueError, match="unknown table"):
+            await store.write_params({"users": [("x",)]})
+        assert await store.count("trades") == 3000 and await store.count("markets") == 2
 
 
 async def test_writing_again_changes_nothing(db_url: DatabaseUrl) -> None:
