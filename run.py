@@ -25,9 +25,11 @@ import trio
 from loguru import logger
 
 from actors import ServiceOptions, build_service
+from actors.alerts import outlets_from_settings
 from actors.market_rules import load_custom_rule
 from config import ConfigError, Settings, __version__, configure_logging, load_settings
 from protocols.recording import RecordingError, RecordingReader
+from storage import check_url
 from supervision import ChildSpec, SupervisorGaveUp, run_supervisor
 
 
@@ -146,6 +148,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    try:
+        check_url(settings.database_url)
+    except (ValueError, OSError) as exc:   # (ssl.SSLError is an OSError)
+        why = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else str(exc)
+        print(f"configuration error: invalid DATABASE_URL: {why}", file=sys.stderr)
+        return 2
+    try:
+        outlets = outlets_from_settings(settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     if args.check_config:
         print_settings(settings)
         return 0
@@ -164,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.record is not None and not args.record.parent.is_dir():
         print(f"cannot record: directory {args.record.parent} does not exist", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format, settings.secrets())
+    configure_logging(settings.log_level, settings.log_format,
+                      [*settings.secrets(), *(secret for outlet in outlets for secret in outlet.secrets())])
     options = ServiceOptions(chaos_per_minute=args.chaos, seed=args.seed, record=args.record, replay=args.replay,
                              speed=args.speed, exit_when_done=args.exit_when_done)
     return trio.run(serve, settings, options)

@@ -59,6 +59,7 @@ class ServiceCollector:
         yield from self._frontend()
         yield from self._storage()
         yield from self._ai()
+        yield from self._alerts()
 
     def _service(self) -> Iterator[Metric]:
         from config import __version__
@@ -193,6 +194,36 @@ class ServiceCollector:
         yield _by("ai_analyses", "Analyses started, by trigger", "trigger", ai.rounds_by_trigger)
         yield _counter("ai_predictions", "Swarm forecasts stored and broadcast", ai.rounds_published)
         yield _counter("ai_no_quorum", "Analyses that ended without a quorum", ai.rounds_no_quorum)
+
+
+    def _alerts(self) -> Iterator[Metric]:
+        part = self.service.alerts
+        if part is None:
+            return
+        names = {
+            "sent": ("alerts_sent", "Alerts delivered one by one"),
+            "digests": ("alert_digests_sent", "Digest messages delivered"),
+            "folded": ("alerts_folded", "Alerts folded into digests (rate cap)"),
+            "retried": ("alert_retries", "Delivery attempts retried (5xx, timeouts, 429)"),
+            "undeliverable": ("alerts_undeliverable", "Alerts given up after their tries or refused"),
+            "overflow": ("alerts_overflow", "Alerts recorded undeliverable because the outlet's queue was full"),
+            "already_delivered": ("alerts_already_delivered", "Alerts not sent again (in the delivery record)"),
+            "pauses": ("alert_outlet_pauses", "Pauses after 401/403/404"),
+        }
+        families = {field: _counter(name, doc, labels=["outlet"]) for field, (name, doc) in names.items()}
+        skipped = _counter("alerts_skipped", "Broadcasts an outlet's rules left out, by reason",
+                           labels=["outlet", "reason"])
+        queued = _gauge("alert_queue", "Alerts waiting for an outlet (queued or folded)", labels=["outlet"])
+        paused = _gauge("alert_outlet_paused", "1 while an outlet is paused", labels=["outlet"])
+        for state in part.states:
+            stats = state.stats
+            for field, family in families.items():
+                family.add_metric([stats.name], getattr(stats, field))
+            for reason, n in sorted(stats.skipped.items()):
+                skipped.add_metric([stats.name, reason], n)
+            queued.add_metric([stats.name], len(state.feed.items) + len(state.folded))
+            paused.add_metric([stats.name], 1.0 if stats.paused else 0.0)
+        yield from (*families.values(), skipped, queued, paused)
 
 
 def metrics_registry(service: Callable[[], Service], wall_clock: Callable[[], float]) -> CollectorRegistry:

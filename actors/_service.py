@@ -32,6 +32,7 @@ from supervision import (
 
 from ._ws_client import Connector, open_ws
 from .ai import AiPart, AiStats, build_ai
+from .alerts import AlertsPart, OutletConfig, build_alerts, delivered_loader, outlets_from_settings
 from .ai import describe as describe_ai
 from .backfill import BackfillConfig, BackfillState, backfill_actor
 from .catalog import CatalogConfig, HttpClientFactory, catalog_actor, default_http_client
@@ -116,6 +117,8 @@ class Service:
     http_stats: HttpStats = attrs.field(factory=HttpStats)
     #: Which tokens each CLOB connection watches (None in replay or with CLOB off).
     clob_shards: ClobShards | None = None
+    #: The alert outlets (None when none is configured).
+    alerts: AlertsPart | None = None
 
 
 def build_service(
@@ -125,6 +128,7 @@ def build_service(
     ports: Ports | None = None,
     trades_sink: trio.MemorySendChannel[Trade] | None = None,
     ticks_sink: trio.MemorySendChannel[PriceTick] | None = None,
+    outlets: list[OutletConfig] | None = None,
 ) -> Service:
     """The root supervisor's spec and children, in start order.
 
@@ -327,6 +331,18 @@ def build_service(
                       rng=random.Random(rng.random()), inboxes=ai_inboxes)
         inboxes.update(ai.inboxes)
         children.insert(ai_position, ai.child)
+    if outlets is None:
+        outlets = outlets_from_settings(settings)
+    alerts: AlertsPart | None = None
+    if outlets and pipeline_owned:
+        # after the pipeline (its delivery records go to the DB writer, which must outlive it)
+        alerts = build_alerts(outlets, hub, directory=directory, store=store_in,
+                              load_delivered=delivered_loader(settings.database_url, db_stats, wall_clock=ports.wall_clock),
+                              wall_clock=ports.wall_clock,
+                              rng=random.Random(rng.random()), version=__version__)
+        children.insert(ai_position + (1 if ai is not None else 0), alerts.child)
+        logger.bind(actor="alerts").info("alerts to {n} outlet(s): {o}", n=len(outlets),
+                                         o=", ".join(f"{o.name} ({o.describe()})" for o in outlets))
     # Root: tolerate a burst of 3 subtree restarts a minute; anything worse is a real outage.
     service = Service(
         settings=settings, options=options, spec=SupervisorSpec(intensity=3, period=60), children=children, rng=rng,
@@ -334,7 +350,7 @@ def build_service(
         merge_stats=merge_stats, backfill_state=backfill_state, replay_state=replay_state, recorder=recorder,
         hub=hub, frontend_stats=frontend_stats, sessions=sessions, filter_stats=filter_stats,
         whale_stats=whale_stats, market_state=market_state, db_stats=db_stats, inboxes=inboxes, ai_stats=ai_stats,
-        ai=ai, http_stats=http_stats, clob_shards=shards if options.replay is None else None)
+        ai=ai, http_stats=http_stats, clob_shards=shards if options.replay is None else None, alerts=alerts)
     return service
 
 

@@ -162,4 +162,6 @@ def status_document(service: Service, now: float, started_at: float, uptime: flo
         "hub": _hub(service),
         "storage": _storage(service, now),
         "ai": _ai(service),
+        "alerts": [state.stats.as_status() | {"queued": len(state.feed.items) + len(state.folded)}
+                   for state in (service.alerts.states if service.alerts else [])],
     }

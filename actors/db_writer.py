@@ -53,6 +53,7 @@ import storage
 from protocols.polymarket import MarketInfo, Trade
 from storage import (
     MERGE_PARAMS,
+    AlertDeliveryRow,
     TABLES,
     Journal,
     JournalChunk,
@@ -96,9 +97,10 @@ class StoreMarket:
 
 
 #: What the writer's inbox accepts (a bare ``Trade`` is stored as notable, not whale).
-DbMessage = StoreTrade | StoreMarket | Trade | MarketRow | TradeRow | ModelForecastRow | SwarmForecastRow
+DbMessage = (StoreTrade | StoreMarket | Trade | MarketRow | TradeRow | ModelForecastRow | SwarmForecastRow
+             | AlertDeliveryRow)
 
-_ROW_CLASSES = (MarketRow, TradeRow, ModelForecastRow, SwarmForecastRow)
+_ROW_CLASSES = (MarketRow, TradeRow, ModelForecastRow, SwarmForecastRow, AlertDeliveryRow)
 _IS_WHALE = TradeRow.COLUMNS.index("is_whale")
 
 

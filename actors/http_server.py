@@ -19,6 +19,7 @@ request to ``/`` sets (so the page's own files and polls work); otherwise 401.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import mimetypes
@@ -180,8 +181,8 @@ def http_actor(config: HttpConfig, sources: HttpSources, stats: HttpStats) -> Ca
     """The HTTP actor body: serves :class:`HttpApp` on ``config.host:config.port``.
 
     Ready once the port is bound (``stats.bound_port``; port 0 picks one), and logs the
-    dashboard address.  Cancellation: hypercorn stops with the actor's scope (a graceful stop
-    closes the listener at once; in-flight requests are cut).  Errors: failing to bind fails
+    dashboard address.  Cancellation: a graceful stop closes the listener at once and gives
+    requests in flight ``graceful_timeout`` (1 s); cancellation cuts them.  Errors: failing to bind fails
     the start; an endpoint that raises answers 500 and the server keeps running (hypercorn
     contains it), so a bug in one status field never takes the actor down.
     """
@@ -194,7 +195,8 @@ def http_actor(config: HttpConfig, sources: HttpSources, stats: HttpStats) -> Ca
         hyper.errorlog = logging.getLogger("hypercorn.error")   # into loguru, like all stdlib logging
         hyper.graceful_timeout = 1.0
         async with trio.open_nursery() as nursery:
-            binds: list[str] = await nursery.start(serve, app, hyper)  # type: ignore[arg-type]
+            binds: list[str] = await nursery.start(  # a graceful stop closes the listener at once
+                functools.partial(serve, app, hyper, shutdown_trigger=ctx.stopping.wait))  # type: ignore[arg-type]
             stats.bound_port = int(binds[0].rsplit(":", 1)[1])
             ctx.log.info("dashboard on http://{host}:{port}/ (health /healthz, metrics /metrics)",
                          host=config.host, port=stats.bound_port)

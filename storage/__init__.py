@@ -4,7 +4,7 @@
   file in the working directory); :meth:`Store.migrate` creates or upgrades the schema
   (versioned migrations recorded in ``schema_migrations``; re-running is a no-op).
 - :meth:`Store.write` writes a :class:`WriteBatch` (rows of ``markets``, ``trades``,
-  ``model_forecasts``, ``swarm_forecasts``) in one transaction with idempotent upserts;
+  ``model_forecasts``, ``swarm_forecasts``, ``alert_deliveries``) in one transaction with idempotent upserts;
   :meth:`Store.write_params` the same rows in their parameters form (:data:`Params`), which is
   how the DB writer holds them.
 - :class:`Journal` is the local append-only file the DB writer spills rows to while the
@@ -16,10 +16,11 @@ differences live in ``_dialect.py`` only.
 
 from ._errors import SchemaError, StoreDataError, StoreError, StoreUnavailable
 from ._journal import Journal, JournalChunk
-from ._migrations import LATEST_VERSION, MIGRATIONS
+from ._migrations import ALERTS_SCHEMA_VERSION, LATEST_VERSION, MIGRATIONS
 from ._rows import (
     MERGE_PARAMS,
     TABLES,
+    AlertDeliveryRow,
     MarketRow,
     ModelForecastRow,
     Params,
@@ -35,7 +36,7 @@ from ._rows import (
 from ._store import Store, check_url, open_store
 
 __all__ = [
-    "LATEST_VERSION", "MERGE_PARAMS", "MIGRATIONS", "TABLES", "Journal", "JournalChunk", "MarketRow",
+    "ALERTS_SCHEMA_VERSION", "AlertDeliveryRow", "LATEST_VERSION", "MERGE_PARAMS", "MIGRATIONS", "TABLES", "Journal", "JournalChunk", "MarketRow",
     "ModelForecastRow", "Params", "Row", "SchemaError", "Store", "StoreDataError", "StoreError", "StoreUnavailable",
     "SwarmForecastRow", "TradeRow", "WriteBatch", "check_url", "open_store", "row_from_json", "row_from_params",
     "row_to_json", "trade_params",

@@ -12,6 +12,7 @@ markets            ``ON CONFLICT (condition_id) DO UPDATE``      ``ON DUPLICATE 
 trades             ``DO UPDATE SET is_whale = 1 WHERE ...``      ``is_whale = GREATEST(is_whale, new)``
 model_forecasts    ``ON CONFLICT (request_id) DO NOTHING``       ``ON DUPLICATE KEY UPDATE id = id``
 swarm_forecasts    ``ON CONFLICT (forecast_id) DO NOTHING``      ``ON DUPLICATE KEY UPDATE id = id``
+alert_deliveries   ``ON CONFLICT (delivery_id) DO NOTHING``      ``ON DUPLICATE KEY UPDATE id = id``
 =================  ===========================================  ==========================================
 
 (``INSERT IGNORE`` is avoided on MySQL: it also turns data errors into warnings and stores
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import attrs
 
-from ._rows import MarketRow, ModelForecastRow, SwarmForecastRow, TradeRow
+from ._rows import AlertDeliveryRow, MarketRow, ModelForecastRow, SwarmForecastRow, TradeRow
 
 #: Column kinds: "key" (bounded string, length required), "text", "longtext", "float", "bool", "int".
 _MYSQL_TYPES = {"text": "TEXT", "longtext": "MEDIUMTEXT", "float": "DOUBLE", "bool": "BOOLEAN", "int": "BIGINT"}
@@ -187,17 +188,24 @@ class Dialect:
             return self.insert_once(table, ModelForecastRow.COLUMNS, "request_id", rows)
         if table == "swarm_forecasts":
             return self.insert_once(table, SwarmForecastRow.COLUMNS, "forecast_id", rows)
+        if table == "alert_deliveries":
+            return self.insert_once(table, AlertDeliveryRow.COLUMNS, "delivery_id", rows)
         raise ValueError(f"unknown table {table!r}")
 
     def write_statements(self) -> dict[str, str]:
         """The single-row write statement of each table (for ``executemany``)."""
         return {table: self.write_statement(table) for table in ("markets", "trades", "model_forecasts",
-                                                                  "swarm_forecasts")}
+                                                                  "swarm_forecasts", "alert_deliveries")}
 
     # -- reads ----------------------------------------------------------------------------------
 
     def select_by_key(self, table: str, columns: tuple[str, ...], key: str) -> str:
         return f"SELECT {', '.join(columns)} FROM {table} WHERE {key} = {self.placeholder}"
+
+    def delivered_alert_keys(self) -> str:
+        # served by ix_alert_deliveries_outlet_time (outlet, created_at)
+        return (f"SELECT alert_key FROM alert_deliveries WHERE outlet = {self.placeholder} "
+                f"AND created_at >= {self.placeholder} AND status IN ('delivered', 'digest')")
 
     def recent_whales(self) -> str:
         # served by ix_trades_whale_time (is_whale, traded_at)

@@ -7,7 +7,8 @@ record are one transaction.  Migrations are append-only: never edit a released o
 next version.
 
 - v1: ``markets`` and ``trades`` (with their read indexes);
-- v2: ``model_forecasts`` and ``swarm_forecasts``.
+- v2: ``model_forecasts`` and ``swarm_forecasts``;
+- v3: ``alert_deliveries`` (each alert outlet's delivery record).
 """
 
 from __future__ import annotations
@@ -107,6 +108,24 @@ SWARM_FORECASTS = Table(
     ),
 )
 
+ALERT_DELIVERIES = Table(
+    "alert_deliveries",
+    (
+        Column("outlet", "key", 100),
+        Column("alert_key", "key", 200),
+        Column("status", "key", 16),
+        Column("alert_type", "key", 32),
+        Column("attempts", "int"),
+        Column("detail", "text", nullable=True),
+        Column("created_at", "float"),
+        Column("delivery_id", "key", 301),
+    ),
+    indexes=(
+        Index("uq_alert_deliveries_delivery_id", ("delivery_id",), unique=True),
+        Index("ix_alert_deliveries_outlet_time", ("outlet", "created_at")),
+    ),
+)
+
 
 #: MySQL's TEXT and MEDIUMTEXT sizes, in bytes (enforced for SQLite too, so both refuse alike).
 _TEXT_BYTES = {"text": 65_535, "longtext": 16_777_215}
@@ -132,7 +151,10 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "markets and trades", (MARKETS, TRADES)),
     Migration(2, "model_forecasts and swarm_forecasts", (MODEL_FORECASTS, SWARM_FORECASTS)),
+    Migration(3, "alert_deliveries", (ALERT_DELIVERIES,)),
 )
+#: The first schema version with ``alert_deliveries``.
+ALERTS_SCHEMA_VERSION = 3
 #: The schema version this code writes.
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -234,7 +234,48 @@ class SwarmForecastRow:
         return self
 
 
-Row = MarketRow | TradeRow | ModelForecastRow | SwarmForecastRow
+@attrs.frozen(slots=True)
+class AlertDeliveryRow:
+    """One row of ``alert_deliveries``: what became of one alert at one outlet.
+
+    ``status``: ``delivered`` (sent alone), ``digest`` (sent folded into a digest),
+    ``undeliverable`` (given up after its tries, or refused) or ``overflow`` (the outlet's queue
+    was full).  Inserted once per (outlet, alert); a repeat is ignored.
+    """
+
+    TABLE: ClassVar[str] = "alert_deliveries"
+    KEY: ClassVar[str] = "delivery_id"
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "outlet", "alert_key", "status", "alert_type", "attempts", "detail", "created_at", "delivery_id")
+    STATUSES: ClassVar[tuple[str, ...]] = ("delivered", "digest", "undeliverable", "overflow")
+
+    outlet: str
+    alert_key: str
+    status: str = attrs.field(validator=attrs.validators.in_(STATUSES))
+    alert_type: str
+    attempts: int = attrs.field(converter=int)
+    detail: str | None
+    created_at: float = attrs.field(converter=float)
+    #: ``outlet|alert_key``: the natural key.
+    delivery_id: str = attrs.field(default=attrs.Factory(lambda self: f"{self.outlet}|{self.alert_key}",
+                                                         takes_self=True))
+
+    @property
+    def key(self) -> str:
+        return self.delivery_id
+
+    def params(self) -> tuple[Any, ...]:
+        return attrs.astuple(self, recurse=False)
+
+    @classmethod
+    def from_db(cls, values: Sequence[Any]) -> AlertDeliveryRow:
+        return cls(*values)
+
+    def merged_with(self, newer: AlertDeliveryRow) -> AlertDeliveryRow:
+        return self
+
+
+Row = MarketRow | TradeRow | ModelForecastRow | SwarmForecastRow | AlertDeliveryRow
 
 
 def trade_params(trade: Trade, is_whale: bool) -> Params:
@@ -275,11 +316,11 @@ def _keep_first(old: Params, new: Params) -> Params:
 #: ``new`` (the same rule as each row class's ``merged_with``); ``old`` itself when unchanged.
 MERGE_PARAMS: dict[str, Any] = {
     "markets": _merge_markets, "trades": _merge_trades, "model_forecasts": _keep_first,
-    "swarm_forecasts": _keep_first,
+    "swarm_forecasts": _keep_first, "alert_deliveries": _keep_first,
 }
 
 #: Row classes in write order (markets first, so a batch's trades can be joined to them at once).
-ROW_TYPES: tuple[type[Any], ...] = (MarketRow, TradeRow, ModelForecastRow, SwarmForecastRow)
+ROW_TYPES: tuple[type[Any], ...] = (MarketRow, TradeRow, ModelForecastRow, SwarmForecastRow, AlertDeliveryRow)
 ROW_TYPE_BY_TABLE: dict[str, type[Any]] = {cls.TABLE: cls for cls in ROW_TYPES}
 TABLES: tuple[str, ...] = tuple(ROW_TYPE_BY_TABLE)
 
@@ -292,9 +333,11 @@ class WriteBatch:
     trades: list[TradeRow] = attrs.field(factory=list)
     model_forecasts: list[ModelForecastRow] = attrs.field(factory=list)
     swarm_forecasts: list[SwarmForecastRow] = attrs.field(factory=list)
+    alert_deliveries: list[AlertDeliveryRow] = attrs.field(factory=list)
 
     def __len__(self) -> int:
-        return len(self.markets) + len(self.trades) + len(self.model_forecasts) + len(self.swarm_forecasts)
+        return (len(self.markets) + len(self.trades) + len(self.model_forecasts) + len(self.swarm_forecasts)
+                + len(self.alert_deliveries))
 
     def tables(self) -> Iterable[tuple[str, list[Any]]]:
         """``(table, rows)`` for each non-empty table, in write order."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._dialect import Dialect
 from ._errors import StoreDataError
-from ._migrations import MARKETS, MODEL_FORECASTS, SWARM_FORECASTS, TRADES, text_limits
+from ._migrations import ALERT_DELIVERIES, MARKETS, MODEL_FORECASTS, SWARM_FORECASTS, TRADES, text_limits
 from ._rows import ROW_TYPE_BY_TABLE, TABLES, MarketRow, Params, TradeRow, WriteBatch, params_finite
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ _PRICE, _SIZE, _NOTIONAL, _TRADED_AT = (TradeRow.COLUMNS.index(c) for c in ("pri
 
 
 _TEXT_LIMITS = {table.name: text_limits(table, ROW_TYPE_BY_TABLE[table.name].COLUMNS)
-                for table in (MARKETS, TRADES, MODEL_FORECASTS, SWARM_FORECASTS)}
+                for table in (MARKETS, TRADES, MODEL_FORECASTS, SWARM_FORECASTS, ALERT_DELIVERIES)}
 
 
 def _check_text_sizes(table: str, params: Sequence[Params]) -> None:
@@ -142,7 +142,8 @@ class Store(abc.ABC):
         return int(rows[0][0] or 0)
 
     async def count(self, table: str) -> int:
-        """Rows in ``table`` (``markets``, ``trades``, ``model_forecasts``, ``swarm_forecasts``)."""
+        """Rows in ``table`` (``markets``, ``trades``, ``model_forecasts``, ``swarm_forecasts``,
+        ``alert_deliveries``)."""
         rows = await self._fetch(f"SELECT COUNT(*) FROM {_check_table(table)}")
         return int(rows[0][0])
 
@@ -155,6 +156,11 @@ class Store(abc.ABC):
         """The latest whale trades, newest first."""
         rows = await self._fetch(self.dialect.recent_whales(), (int(limit),))
         return [TradeRow.from_db(r) for r in rows]
+
+    async def delivered_alert_keys(self, outlet: str, *, since: float = 0.0) -> set[str]:
+        """Keys of the alerts ``outlet`` delivered (alone or in a digest) since ``since``."""
+        rows = await self._fetch(self.dialect.delivered_alert_keys(), (outlet, float(since)))
+        return {row[0] for row in rows}
 
     async def get_trade(self, trade_id: str) -> TradeRow | None:
         rows = await self._fetch(self.dialect.select_by_key("trades", TradeRow.COLUMNS, "trade_id"), (trade_id,))

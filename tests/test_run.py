@@ -148,3 +148,27 @@ def test_chaos_mode_kills_and_restarts(tmp_path: Path) -> None:
     finally:
         proc.kill()
     assert proc.returncode == 0, "".join(lines) + out
+
+
+def test_invalid_database_url_options_exit_2_with_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-ca.pem"
+    for query, expected in ((f"ssl_ca={missing}", str(missing)), ("ssl=maybe", "ssl='maybe'"),
+                            ("bogus=1", "unknown option 'bogus'")):
+        result = run_py("--check-config", env={"DATABASE_URL": f"mysql://u:pw-secret@127.0.0.1:3306/db?{query}"})
+        assert result.returncode == 2, result
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "invalid DATABASE_URL" in lines[0] and expected in lines[0], lines
+        assert "pw-secret" not in result.stderr
+
+
+def test_an_invalid_alerts_file_exits_2_with_one_line_naming_the_place(tmp_path: Path) -> None:
+    bad = tmp_path / "alerts.toml"
+    bad.write_text("[[outlets]]\nkind = 'discord'\nurl = 'https://discord.example/api/webhooks/1/secret-tok'\n"
+                   "min_amount = 'lots'\n")
+    result = run_py("--check-config", env={"ALERTS_FILE": str(bad)})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0] == (
+        f"configuration error: invalid ALERTS_FILE: {bad}: outlets[1].min_amount: expected a number, got 'lots'")
+    half = run_py("--check-config", env={"TELEGRAM_BOT_TOKEN": "123:tok"})
+    assert half.returncode == 2 and "TELEGRAM_CHAT_ID" in half.stderr and "123:tok" not in half.stderr

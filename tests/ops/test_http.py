@@ -78,7 +78,7 @@ async def test_health_status_and_metrics_follow_a_replay() -> None:
     assert names and all(n.startswith("polymarket_insights_") for n, _ in names)
     assert all(n.endswith("_total") for n, kind in names if kind == "counter")
     labels = set(re.findall(r'[{,](\w+)="', after))
-    assert labels <= {"actor", "feed", "reason", "type", "code", "mode", "version", "model", "kind", "trigger"}
+    assert labels <= {"actor", "feed", "reason", "type", "code", "mode", "version", "model", "kind", "trigger", "outlet"}
     assert "0x" not in "".join(re.findall(r'"[^"]*"', after)), "no market or wallet ids in labels"
     # /status: the tree by path, feeds, hub, storage, AI
     paths = {a["path"]: a for a in status["actors"]}

@@ -63,7 +63,7 @@ async def test_writes_every_kind_of_row_and_flushes_on_stop(db_url: DatabaseUrl,
         await writer.send([StoreMarket(market_info(0, question="changed?"))])  # no price: keeps 0.5
         await writer.stop()  # right away: the graceful stop flushes what is held
     stats = writer.stats
-    assert stats.state == "up" and stats.schema_version == 2
+    assert stats.state == "up" and stats.schema_version == 3
     assert stats.rows_buffered == 0 and stats.journal_rows == 0 and not writer.journal_path.exists()
     assert stats.oldest_unwritten_at is None and stats.oldest_unwritten_age() == 0.0
     assert stats.retries == 0 and stats.rows_rejected == 0

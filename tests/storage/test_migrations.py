@@ -29,13 +29,36 @@ async def test_upgrade_from_version_1_keeps_the_data(db_url: DatabaseUrl) -> Non
         with pytest.raises(StoreUnavailable):  # no forecast tables yet
             await store.count("model_forecasts")
     async with open_store(db_url) as store:  # the next version of the service starts
-        assert await store.migrate() == [2]
-        assert await store.schema_version() == 2
+        assert await store.migrate() == [2, 3]
+        assert await store.schema_version() == 3
         assert await store.count("trades") == 2
         assert await store.get_market(market_row(1).condition_id) == market_row(1)
         await store.write(WriteBatch(model_forecasts=[model_forecast(1)], swarm_forecasts=[swarm_forecast(1)]))
         assert await store.count("model_forecasts") == 1
         assert await store.migrate() == []
+
+
+async def test_upgrade_from_version_2_adds_the_alert_record(db_url: DatabaseUrl) -> None:
+    from storage import AlertDeliveryRow
+
+    async with open_store(db_url) as store:
+        assert await store.migrate(target=2) == [1, 2]
+        await store.write(WriteBatch(trades=[trade_row(1)], model_forecasts=[model_forecast(1)]))
+    async with open_store(db_url) as store:
+        assert await store.migrate() == [3]
+        assert await store.count("trades") == 1 and await store.count("model_forecasts") == 1
+        rows = [AlertDeliveryRow("desk", "whale:a", "delivered", "whale_trade", 1, None, 100.0),
+                AlertDeliveryRow("desk", "whale:b", "digest", "whale_trade", 1, None, 200.0),
+                AlertDeliveryRow("desk", "whale:c", "undeliverable", "whale_trade", 5, "HTTP 502", 300.0),
+                AlertDeliveryRow("ops", "whale:a", "delivered", "whale_trade", 2, None, 300.0)]
+        await store.write(WriteBatch(alert_deliveries=rows))
+        await store.write(WriteBatch(alert_deliveries=[  # a repeat keeps the first outcome
+            AlertDeliveryRow("desk", "whale:c", "delivered", "whale_trade", 6, None, 400.0)]))
+        assert await store.count("alert_deliveries") == 4
+        assert await store.delivered_alert_keys("desk") == {"whale:a", "whale:b"}
+        assert await store.delivered_alert_keys("desk", since=150.0) == {"whale:b"}
+        assert await store.delivered_alert_keys("ops") == {"whale:a"}
+        assert await store.delivered_alert_keys("nobody") == set()
 
 
 async def test_a_schema_newer_than_the_code_is_refused(db_url: DatabaseUrl) -> None:
@@ -58,18 +81,18 @@ async def test_concurrent_migrations_apply_each_version_once(db_url: DatabaseUrl
     async with trio.open_nursery() as nursery:
         for _ in range(3):
             nursery.start_soon(migrate)
-    assert sorted(v for r in results for v in r) == [1, 2]
+    assert sorted(v for r in results for v in r) == [1, 2, 3]
     async with open_store(db_url) as store:
-        assert await store._fetch("SELECT COUNT(*) FROM schema_migrations") == [(2,)]
+        assert await store._fetch("SELECT COUNT(*) FROM schema_migrations") == [(3,)]
 
 
 def test_plan() -> None:
-    assert [m.version for m in plan([])] == [1, 2]
-    assert [m.version for m in plan([1])] == [2]
+    assert [m.version for m in plan([])] == [1, 2, 3]
+    assert [m.version for m in plan([1])] == [2, 3]
     assert [m.version for m in plan([], target=1)] == [1]
-    assert plan([1, 2]) == []
+    assert plan([1, 2, 3]) == []
     with pytest.raises(ValueError):
-        plan([], target=3)
+        plan([], target=4)
 
 
 def test_dialects() -> None:

@@ -32,10 +32,10 @@ from .conftest import mysql_url
 async def test_migrate_creates_the_schema_and_rerunning_is_a_no_op(db_url: DatabaseUrl) -> None:
     async with open_store(db_url) as store:
         assert await store.schema_version() == 0
-        assert await store.migrate() == [1, 2]
-        assert await store.schema_version() == LATEST_VERSION == 2
+        assert await store.migrate() == [1, 2, 3]
+        assert await store.schema_version() == LATEST_VERSION == 3
         assert await store.migrate() == []
-        for table in ("markets", "trades", "model_forecasts", "swarm_forecasts"):
+        for table in ("markets", "trades", "model_forecasts", "swarm_forecasts", "alert_deliveries"):
             assert await store.count(table) == 0
     async with open_store(db_url) as store:  # a new connection, as after a restart
         assert await store.migrate() == []
@@ -279,7 +279,7 @@ async def test_mysql_unreachable_or_misconfigured_fails_fast_with_one_clear_erro
                 pass
         # the options that work: explicit pool size and timeout, TLS off
         async with open_store(mysql_url(mysql_database, query="?pool_size=2&connect_timeout=3&ssl=false")) as store:
-            assert await store.migrate() == [1, 2]
+            assert await store.migrate() == [1, 2, 3]
     check_url(None)
     check_url(mysql_url(mysql_database, query="?ssl=true&ssl_verify=false"))
 

@@ -1,0 +1,1 @@
+"""Tests of the alert outlets: wire formats, fakes, rules and the outlet actors."""
