@@ -20,7 +20,12 @@ from actors.hub import ClientQueue, HubState
 from actors.messages import Broadcast
 from storage import AlertDeliveryRow
 from supervision import ChildSpec, Registry, SupervisorSpec, run_supervisor
-from tests.fakes.alert_outlets import open_fake_discord, open_fake_telegram, open_fake_webhook_receiver
+from tests.fakes.alert_outlets import (
+    open_fake_discord,
+    open_fake_slack,
+    open_fake_telegram,
+    open_fake_webhook_receiver,
+)
 
 
 @pytest.fixture
@@ -84,10 +89,13 @@ async def settle(seconds: float = 1.0) -> None:
     await trio.sleep(seconds)
 
 
-async def test_each_whale_reaches_discord_once_in_its_real_format(io_clock: trio.testing.MockClock) -> None:
-    async with open_fake_discord() as discord:
+@pytest.mark.parametrize("kind", ["discord", "slack", "webhook"])
+async def test_each_whale_reaches_the_outlet_once_in_its_real_format(io_clock: trio.testing.MockClock,
+                                                                     kind: str) -> None:
+    opener = {"discord": open_fake_discord, "slack": open_fake_slack, "webhook": open_fake_webhook_receiver}[kind]
+    async with opener() as discord:
         hub = HubState()
-        rig = Rig(OutletConfig("d", "discord", discord.webhook_url), hub)
+        rig = Rig(OutletConfig("d", kind, discord.webhook_url), hub)
         async with running(rig) as state:
             for n in range(3):
                 hub.publish(whale(n))
