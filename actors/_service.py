@@ -31,7 +31,7 @@ from supervision import (
 )
 
 from ._ws_client import Connector, open_ws
-from .ai import AiPart, AiStats, build_ai
+from .ai import AiPart, AiStats, build_ai, history_loader
 from .alerts import AlertsPart, OutletConfig, build_alerts, delivered_loader, outlets_from_settings
 from .ai import describe as describe_ai
 from .backfill import BackfillConfig, BackfillState, backfill_actor
@@ -328,7 +328,9 @@ def build_service(
         # (its random generator is drawn last, so enabling the AI changes no other seed)
         ai = build_ai(settings, ai_stats, directory=directory, market_state=market_state, wanted=watch,
                       broadcast=hub_in, store=store_in, http_client=ports.http_client, wall_clock=ports.wall_clock,
-                      rng=random.Random(rng.random()), inboxes=ai_inboxes)
+                      rng=random.Random(rng.random()), inboxes=ai_inboxes,
+                      history=history_loader(settings.database_url, db_stats, settings.reanalysis_hours * 3600,
+                                             wall_clock=ports.wall_clock))
         inboxes.update(ai.inboxes)
         children.insert(ai_position, ai.child)
     if outlets is None:

@@ -202,6 +202,14 @@ class Dialect:
     def select_by_key(self, table: str, columns: tuple[str, ...], key: str) -> str:
         return f"SELECT {', '.join(columns)} FROM {table} WHERE {key} = {self.placeholder}"
 
+    def spend_since(self) -> str:
+        return f"SELECT COALESCE(SUM(cost_usd), 0) FROM model_forecasts WHERE created_at >= {self.placeholder}"
+
+    def last_forecast_times(self) -> str:
+        # served by ix_model_forecasts_market_time (condition_id, created_at)
+        return (f"SELECT condition_id, MAX(created_at) FROM model_forecasts WHERE created_at >= {self.placeholder} "
+                f"GROUP BY condition_id")
+
     def delivered_alert_keys(self) -> str:
         # served by ix_alert_deliveries_outlet_time (outlet, created_at)
         return (f"SELECT alert_key FROM alert_deliveries WHERE outlet = {self.placeholder} "

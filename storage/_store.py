@@ -157,6 +157,16 @@ class Store(abc.ABC):
         rows = await self._fetch(self.dialect.recent_whales(), (int(limit),))
         return [TradeRow.from_db(r) for r in rows]
 
+    async def ai_spend_since(self, since: float) -> float:
+        """LLM spend (USD) recorded in ``model_forecasts`` since ``since`` (epoch seconds)."""
+        rows = await self._fetch(self.dialect.spend_since(), (float(since),))
+        return float(rows[0][0] or 0.0)
+
+    async def last_forecast_times(self, since: float) -> dict[str, float]:
+        """When each market was last asked about (latest ``model_forecasts`` row) since ``since``."""
+        rows = await self._fetch(self.dialect.last_forecast_times(), (float(since),))
+        return {row[0]: float(row[1]) for row in rows}
+
     async def delivered_alert_keys(self, outlet: str, *, since: float = 0.0) -> set[str]:
         """Keys of the alerts ``outlet`` delivered (alone or in a digest) since ``since``."""
         rows = await self._fetch(self.dialect.delivered_alert_keys(), (outlet, float(since)))

@@ -19,25 +19,28 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
+from storage import open_store
 from supervision import Backoff, ChildSpec, Inbox, Strategy, SupervisorSpec, supervisor_child
 
 from ._messages import ForecastRequest, ForecastRound, ModelForecast, WhaleNote, request_id_for
 from ._predictor import HttpClientFactory, PredictorConfig, predictor_actor
 from ._prompt import DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_PROMPT, Prompts
-from ._scheduler import SchedulerConfig, SchedulerState, scheduler_actor
+from ._scheduler import AiHistory, SchedulerConfig, SchedulerState, scheduler_actor
 from ._stats import AiStats, ModelStats, utc_day
 from ._swarm import SwarmForecast, SwarmState, aggregate, prediction_data, swarm_actor
 
 if TYPE_CHECKING:
-    from config import Settings
+    from config import DatabaseUrl, Settings
     from protocols.polymarket import MarketInfo, Trade
 
+    from ..db_writer import DbStats
     from ..directory import MarketDirectory
     from ..market_state import MarketStateStore
     from ..messages import Broadcast
@@ -94,11 +97,13 @@ def build_ai(
     rng: random.Random | None = None,
     scan_interval: float = 60.0,
     inboxes: dict[str, Inbox[Any]] | None = None,
+    history: Callable[[], Awaitable[AiHistory]] | None = None,
 ) -> AiPart:
     """The ``ai`` subtree for ``settings`` (which must have an ``OPENROUTER_API_KEY``).
 
     ``inboxes`` may hold inboxes made earlier (``ai_scheduler``, which the whale watcher is
-    given before the subtree is built); the missing ones are made here.
+    given before the subtree is built); the missing ones are made here.  ``history`` reads what
+    earlier runs recorded (see :func:`history_loader`).
     """
     assert settings.openrouter_api_key, "the AI part needs OPENROUTER_API_KEY"
     rng = rng if rng is not None else random.Random()
@@ -139,13 +144,34 @@ def build_ai(
         run=scheduler_actor(scheduler_config, scheduler_state, stats, prompts, directory=directory,
                             market_state=market_state, wanted=wanted, rounds=inboxes["ai_swarm"].send_channel,
                             predictors={m: inboxes[ids[m]].send_channel for m in models},
-                            wall_clock=wall_clock, rng=random.Random(rng.random()))))
+                            wall_clock=wall_clock, rng=random.Random(rng.random()), history=history)))
     # Model calls fail for outside reasons (handled inside, never as crashes), so a crash here is
     # a bug: tolerate a burst, as the pipeline does, and let a persistent one escalate.
     child = supervisor_child("ai", SupervisorSpec(Strategy.ONE_FOR_ONE, intensity=30, period=60), children,
                              rng=random.Random(rng.random()))
     return AiPart(child=child, stats=stats, scheduler_state=scheduler_state, swarm_state=swarm_state,
                   prompts=prompts, models=models, inboxes=inboxes)
+
+
+def history_loader(url: DatabaseUrl | None, db_stats: DbStats, reanalysis_seconds: float, *,
+                   wall_clock: Callable[[], float] = time.time) -> Callable[[], Awaitable[AiHistory]]:
+    """Reads today's LLM spend and the markets analysed within the reanalysis window from the
+    database (``model_forecasts``), once the DB writer has the schema in place (waits up to a
+    minute), over a short-lived connection of its own.  Raises what
+    :func:`storage.open_store` raises when the database cannot be read."""
+
+    async def load() -> AiHistory:
+        with trio.move_on_after(60):
+            while db_stats.schema_version < 2:
+                await trio.sleep(0.1)
+        wall = wall_clock()
+        day_start = datetime.fromisoformat(utc_day(wall)).replace(tzinfo=UTC).timestamp()
+        async with open_store(url) as store:
+            spend = await store.ai_spend_since(day_start)
+            last = await store.last_forecast_times(wall - reanalysis_seconds)
+        return AiHistory(day_start=day_start, spend_today_usd=spend, last_forecast=last)
+
+    return load
 
 
 def describe(settings: Settings) -> str:
@@ -157,9 +183,9 @@ def describe(settings: Settings) -> str:
 
 
 __all__ = [
-    "DEFAULT_SYSTEM_PROMPT", "DEFAULT_USER_PROMPT", "AiPart", "AiStats", "ForecastRequest", "ForecastRound",
+    "DEFAULT_SYSTEM_PROMPT", "DEFAULT_USER_PROMPT", "AiHistory", "AiPart", "AiStats", "ForecastRequest", "ForecastRound",
     "ModelForecast", "ModelStats", "PredictorConfig", "Prompts", "SchedulerConfig", "SchedulerState",
-    "SwarmForecast", "SwarmState", "WhaleNote", "aggregate", "build_ai", "describe", "prediction_data",
+    "SwarmForecast", "SwarmState", "WhaleNote", "aggregate", "build_ai", "describe", "history_loader", "prediction_data",
     "predictor_actor", "predictor_ids", "request_id_for", "scheduler_actor", "swarm_actor", "swarm_models",
     "utc_day",
 ]

@@ -15,7 +15,7 @@ import collections
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import attrs
@@ -28,7 +28,7 @@ from ..directory import MarketDirectory
 from ..market_state import MarketStateStore
 from ._messages import ForecastRequest, ForecastRound, WhaleNote, request_id_for
 from ._prompt import Prompts
-from ._stats import AiStats
+from ._stats import AiStats, utc_day
 
 HOUR = 3600.0
 
@@ -80,6 +80,8 @@ class SchedulerState:
 
     #: trio time of each market's last analysis start.
     last_analysed: dict[str, float] = attrs.field(factory=dict)
+    #: Whether the history of earlier runs was read (once per service).
+    restored: bool = False
     #: trio times of the analyses started in the last hour, oldest first.
     started: collections.deque[float] = attrs.field(factory=collections.deque)
     last_activity_round: float = -math.inf
@@ -101,6 +103,16 @@ def market_price(cid: str, market: MarketInfo, market_state: MarketStateStore) -
     return float(market.outcome_prices[0]) if market.outcome_prices else None
 
 
+@attrs.frozen
+class AiHistory:
+    """What earlier runs of the service recorded: the spend since ``day_start`` (00:00 UTC
+    today) and when each market was last analysed (wall-clock epoch seconds)."""
+
+    day_start: float
+    spend_today_usd: float
+    last_forecast: dict[str, float]
+
+
 def scheduler_actor(
     config: SchedulerConfig,
     state: SchedulerState,
@@ -114,8 +126,13 @@ def scheduler_actor(
     predictors: Mapping[str, trio.MemorySendChannel[ForecastRequest]],
     wall_clock: Callable[[], float] = time.time,
     rng: random.Random | None = None,
+    history: Callable[[], Awaitable[AiHistory]] | None = None,
 ) -> Callable[..., Any]:
     """The scheduler's actor body; its inbox takes the whale trades the whale watcher broadcast.
+
+    At its first start it reads ``history`` (what earlier runs of the service recorded: today's
+    spend, when each market was last analysed), so a restarted service keeps to the budget and
+    the reanalysis window; if that fails it says so and starts from nothing.
 
     A round sends one :class:`ForecastRound` to the swarm aggregator (``rounds``), then one
     :class:`ForecastRequest` per available model to that model's predictor (``predictors``).
@@ -266,9 +283,31 @@ def scheduler_actor(
             wake = min(wake, spacing_ends)
         return wake
 
+    async def restore(ctx: ActorContext) -> None:
+        assert history is not None
+        try:
+            with trio.fail_after(90):
+                past = await history()
+        except Exception as exc:  # noqa: BLE001 - history is a guard, not a dependency
+            ctx.log.warning("AI: could not read earlier forecasts ({err}); today's spend and the "
+                            "reanalysis window start from nothing", err=type(exc).__name__)
+            return
+        wall, now = wall_clock(), trio.current_time()
+        stats.roll_day(wall)
+        if utc_day(past.day_start) == stats.day:
+            stats.cost_today_usd = max(stats.cost_today_usd, past.spend_today_usd)
+        for cid, at in past.last_forecast.items():
+            state.last_analysed.setdefault(cid, now - max(0.0, wall - at))
+        if past.spend_today_usd or past.last_forecast:
+            ctx.log.info("AI: ${spent:.4f} spent today before this start; {n} market(s) analysed within "
+                         "the reanalysis window", spent=past.spend_today_usd, n=len(past.last_forecast))
+
     async def run(ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         assert ctx.inbox is not None
         task_status.started()
+        if history is not None and not state.restored:
+            await restore(ctx)
+            state.restored = True
         while True:
             await schedule(ctx)
             with trio.move_on_at(next_wake(trio.current_time())):

@@ -7,6 +7,7 @@ import functools
 import hashlib
 from pathlib import Path
 
+import pytest
 import trio
 
 from actors import ServiceOptions, build_service
@@ -68,3 +69,21 @@ async def test_the_replay_is_forecast_stored_and_streamed(tmp_path: Path) -> Non
         model_ids = await store.keys("model_forecasts")
     assert swarm_ids == {p["data"]["forecast_id"] for p in predictions}
     assert model_ids == {f"{fid}:{model}" for fid in swarm_ids for model in DEFAULT_MODELS}
+    # a restarted service on the same database keeps to the budget and the reanalysis window:
+    # nothing in the sample is analysed again, and today's spend carries over
+    async with open_fake_openrouter() as fake:
+        fake.default = varied_answer
+        env["OPENROUTER_BASE_URL"] = fake.base_url
+        again = build_service(load_settings(env, env_file=None), ServiceOptions(seed=8, replay=SAMPLE, speed=0))
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(functools.partial(run_supervisor, again.spec, again.children,
+                                                  registry=again.registry, rng=again.rng, stop=stop))
+            with trio.fail_after(30):
+                await again.replay_state.done.wait()  # type: ignore[union-attr]
+                while not again.ai.scheduler_state.restored:  # type: ignore[union-attr]
+                    await trio.sleep(0.05)
+            await trio.sleep(1.0)          # (whale hints reach the scheduler and are turned down)
+            stop.set()
+    assert fake.calls == [] and again.ai_stats.rounds_started == 0
+    assert again.ai_stats.cost_today_usd == pytest.approx(stats.cost_today_usd) and stats.cost_today_usd > 0
