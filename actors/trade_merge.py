@@ -7,6 +7,7 @@ exactly once, in arrival order, toward the pipeline.
 from __future__ import annotations
 
 import collections
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,15 +45,30 @@ class TradeDeduper:
 
     Exact identity is ``trade_id``.  CLOB ``last_trade_price`` trades carry no wallet; they
     are matched with RTDS/Data API trades by :func:`fuzzy_key` within ``fuzzy_window``
-    seconds of trade time.
+    seconds of trade time.  The fuzzy index keeps CLOB trades as long as their ids (a backfill
+    after an outage may bring their Data API twins much later), but other trades only while
+    their time is within ``fuzzy_horizon`` seconds of the newest trade seen: CLOB trades are
+    live, so only recent ones can ever match them.  That keeps the index (most of the memory)
+    small while RTDS is up, however long the service runs.
     """
 
-    def __init__(self, capacity: int = 200_000, fuzzy_window: float = 60.0) -> None:
+    def __init__(self, capacity: int = 200_000, fuzzy_window: float = 60.0, fuzzy_horizon: float = 600.0) -> None:
         self.capacity = capacity
         self.fuzzy_window = fuzzy_window
+        self.fuzzy_horizon = fuzzy_horizon
         self._ids: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._fuzzy: dict[FuzzyKey, list[tuple[float, bool]]] = {}
-        self._fuzzy_order: collections.deque[FuzzyKey] = collections.deque()
+        #: Insertion order of the index's entries: CLOB ones, and the others (with their time).
+        self._clob_order: collections.deque[FuzzyKey] = collections.deque()
+        self._other_order: collections.deque[tuple[FuzzyKey, float]] = collections.deque()
+        self._newest = -math.inf
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def fuzzy_entries(self) -> int:
+        return len(self._clob_order) + len(self._other_order)
 
     def seen(self, trade_id: str) -> bool:
         return trade_id in self._ids
@@ -69,20 +85,34 @@ class TradeDeduper:
             return True
         return self._fuzzy_match(trade, clob=trade.source == "clob")
 
+    def _forget(self, key: FuzzyKey, clob: bool) -> None:
+        entries = self._fuzzy.get(key)
+        if not entries:
+            return
+        for index, (_, is_clob) in enumerate(entries):   # the oldest entry of that kind
+            if is_clob == clob:
+                del entries[index]
+                break
+        if not entries:
+            del self._fuzzy[key]
+
     def remember(self, trade: Trade) -> None:
         self._ids[trade.trade_id] = None
-        key = fuzzy_key(trade)
-        self._fuzzy.setdefault(key, []).append((trade.timestamp, trade.source == "clob"))
-        self._fuzzy_order.append(key)
         while len(self._ids) > self.capacity:
             self._ids.popitem(last=False)
-        while len(self._fuzzy_order) > self.capacity:
-            old = self._fuzzy_order.popleft()
-            entries = self._fuzzy.get(old)
-            if entries:
-                entries.pop(0)
-                if not entries:
-                    del self._fuzzy[old]
+        key, clob = fuzzy_key(trade), trade.source == "clob"
+        self._fuzzy.setdefault(key, []).append((trade.timestamp, clob))
+        if clob:
+            self._clob_order.append(key)
+            while len(self._clob_order) > self.capacity:
+                self._forget(self._clob_order.popleft(), True)
+        else:
+            self._other_order.append((key, trade.timestamp))
+        self._newest = max(self._newest, trade.timestamp)
+        oldest_kept = self._newest - self.fuzzy_horizon
+        others = self._other_order
+        while others and (others[0][1] < oldest_kept or len(others) > self.capacity):
+            self._forget(others.popleft()[0], False)
 
 
 def trade_merge_actor(

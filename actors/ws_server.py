@@ -7,8 +7,10 @@ taking the server down.  Protocol: :mod:`protocols.client`.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hmac
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +35,10 @@ from ._outbox_stream import OutboxStream
 from .hub import ClientQueue, HubState
 
 SERVER_NAME = "polymarket-insights"
+
+#: The answer to a handshake that arrives while no session can be started.
+_BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 26\r\n"
+                  b"Retry-After: 1\r\nConnection: close\r\n\r\nrestarting; retry shortly\n")
 
 _session_ctx: contextvars.ContextVar[ActorContext | None] = contextvars.ContextVar("session_ctx", default=None)
 _session_queue: contextvars.ContextVar[ClientQueue | None] = contextvars.ContextVar("session_queue", default=None)
@@ -108,9 +114,12 @@ class _SessionNursery:
             if stream is not None:
                 if self.sessions._nursery is not None:
                     self.sessions._nursery.start_soon(trio.aclose_forcefully, stream)
-                else:  # the sessions supervisor is restarting: drop the connection at once
+                else:  # the sessions supervisor is restarting: answer 503 (so the client
+                    # retries at once instead of waiting for a handshake) and close
                     sock = getattr(stream, "socket", None)
                     if sock is not None:
+                        with contextlib.suppress(OSError):
+                            os.write(sock.fileno(), _BUSY_RESPONSE)
                         sock.close()
 
 
