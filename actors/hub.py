@@ -22,17 +22,26 @@ from .messages import Broadcast
 
 @attrs.frozen(slots=True)
 class RingEntry:
-    """One numbered broadcast: its JSON ``frame`` and the same as a WebSocket frame (``wire``),
-    both encoded once for every client."""
+    """One numbered broadcast, as the WebSocket frame every client gets (``wire``, encoded once);
+    :attr:`frame` is its JSON text (the ring holds each broadcast once, not twice)."""
 
     seq: int
     type: str
     market: str | None
     amount: float | None
-    frame: str
     wire: bytes
     #: The broadcast's identity (``whale:<trade id>``...), None for state updates.
     key: str | None = None
+
+    @property
+    def payload(self) -> bytes:
+        """The JSON bytes (the frame without its 2-, 4- or 10-byte header)."""
+        length = self.wire[1] & 0x7F
+        return self.wire[2 if length < 126 else 4 if length == 126 else 10:]
+
+    @property
+    def frame(self) -> str:
+        return self.payload.decode()
 
 
 #: One outgoing WebSocket frame: (broadcast seq or None for a control frame, its bytes, an
@@ -367,8 +376,7 @@ class HubState:
                 self._recent_keys.popitem(last=False)
         self.seq += 1
         frame = encode(message.type, message.data, self.seq)
-        entry = RingEntry(self.seq, message.type, message.market, message.amount, frame, ws_text_frame(frame),
-                          message.key)
+        entry = RingEntry(self.seq, message.type, message.market, message.amount, ws_text_frame(frame), message.key)
         self.ring.append(entry)
         stats = self.stats
         stats.broadcasts_total += 1

@@ -86,7 +86,7 @@ LoadDelivered = Callable[[str], Awaitable[set[str]]]
 
 
 def _message(entry: RingEntry) -> AlertMessage:
-    return AlertMessage.from_frame(entry.key or "", entry.frame)
+    return AlertMessage.from_frame(entry.key or "", entry.payload)
 
 
 def outlet_actor(
@@ -235,7 +235,7 @@ def outlet_actor(
                 stats.already_delivered += 1
                 state.current = None
                 continue
-            data = orjson.loads(entry.frame)["data"]
+            data = orjson.loads(entry.payload)["data"]
             market = directory.get(str(data.get("condition_id") or ""))
             reason = config.rules.decide(entry.type, data, market, wall_clock())
             if reason is not None:
