@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from config import ConfigError
+from protocols.alerts import OUTLET_KINDS, TELEGRAM_DEFAULT_BASE_URL
 
 from ._rules import ALERT_TYPES, AlertRules, QuietHours
 
-OUTLET_KINDS = ("webhook", "discord", "slack", "telegram")
-TELEGRAM_API_URL = "https://api.telegram.org"
+TELEGRAM_API_URL = TELEGRAM_DEFAULT_BASE_URL
 
 
 @attrs.frozen

@@ -22,7 +22,7 @@ from ..directory import MarketDirectory
 from ..hub import RingEntry
 from ._config import OutletConfig
 from ._feed import AlertFeed
-from ._transport import Transport, transport_for
+from ._transport import target_for
 
 #: Delivered alert keys remembered per outlet (the database holds them all).
 _REMEMBERED = 100_000
@@ -120,7 +120,7 @@ def outlet_actor(
     """
     config, stats, feed = state.config, state.stats, state.feed
     rng = rng or random.Random()
-    transport: Transport = transport_for(config, version)
+    target = target_for(config, version)
     failures_log = LogThrottle(60.0)
 
     async def record(entries: list[RingEntry], status: str, attempts: int, detail: str | None) -> None:
@@ -136,7 +136,7 @@ def outlet_actor(
 
     async def send(ctx: ActorContext, client: httpx.AsyncClient, entries: list[RingEntry], digest: bool) -> None:
         messages = [_message(e) for e in entries]
-        request = transport.digest(messages) if digest else transport.single(messages[0])
+        request = target.digest(messages, window_seconds=_WINDOW) if digest else target.single(messages[0])
         attempts = 0
         while True:
             if state.paused_until is not None:
@@ -148,7 +148,8 @@ def outlet_actor(
                 with trio.fail_after(config.timeout):
                     response = await client.request(request.method, request.url, headers=request.headers,
                                                     content=request.body)
-                verdict, hint, detail = transport.classify(response.status_code, response.headers, response.content)
+                answer = target.interpret(response.status_code, response.headers, response.content)
+                verdict, hint, detail = answer.verdict, answer.retry_after, answer.detail
             except (httpx.TransportError, trio.TooSlowError) as exc:
                 verdict, hint, detail = "retry", None, f"{type(exc).__name__}"
             if verdict == "ok":
