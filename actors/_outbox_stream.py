@@ -33,10 +33,6 @@ class OutboxStream(trio.abc.HalfCloseableStream):
         self.inner = inner
         self.queue = queue
 
-    @property
-    def socket(self) -> trio.socket.SocketType:
-        return self.inner.socket
-
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if data and data[0] == _CLOSE_FRAME_START:
             self.queue.closing = True       # no broadcast may follow a close frame

@@ -192,6 +192,14 @@ class DbStats:
             return 0.0
         return max(0.0, (time.time() if now is None else now) - self.oldest_unwritten_at)
 
+    async def wait_for_schema(self, version: int, timeout: float = 60.0) -> None:
+        """Until the writer has migrated the database to at least ``version``, or ``timeout``
+        seconds (then the caller reads anyway, and fails if the tables are missing): for actors
+        that read what earlier runs stored over a connection of their own."""
+        with trio.move_on_after(timeout):
+            while self.schema_version < version:
+                await trio.sleep(0.1)
+
     def as_dict(self, now: float | None = None) -> dict[str, Any]:
         data = attrs.asdict(self)
         data["db_up"] = self.db_up

@@ -54,8 +54,6 @@ class HttpConfig:
 class HttpStats:
     #: The port actually bound (``HTTP_PORT=0`` picks one).
     bound_port: int | None = None
-    #: Requests answered, by (path group, status code).
-    requests_total: dict[str, int] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -103,14 +101,9 @@ def _token(scope: dict[str, Any]) -> tuple[str | None, bool]:
 class HttpApp:
     """The ASGI application (see the module doc for the routes)."""
 
-    def __init__(self, config: HttpConfig, sources: HttpSources, stats: HttpStats) -> None:
+    def __init__(self, config: HttpConfig, sources: HttpSources) -> None:
         self.config = config
         self.sources = sources
-        self.stats = stats
-
-    def _count(self, group: str, status: int) -> None:
-        key = f"{group} {status}"
-        self.stats.requests_total[key] = self.stats.requests_total.get(key, 0) + 1
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[[], Any], send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -123,16 +116,12 @@ class HttpApp:
                     return
         if scope["type"] != "http":
             return
-        path, method = scope["path"], scope["method"]
-        group = path if path in ("/", "/healthz", "/readyz", "/status", "/metrics") else (
-            "/static" if path.startswith("/static/") else "other")
-        status = await self._handle(scope, path, method, send)
-        self._count(group, status)
+        await self._handle(scope, scope["path"], scope["method"], send)
 
-    async def _handle(self, scope: dict[str, Any], path: str, method: str, send: Send) -> int:
+    async def _handle(self, scope: dict[str, Any], path: str, method: str, send: Send) -> None:
         if method not in ("GET", "HEAD"):
             await _json(send, 405, {"error": "method not allowed"}, [(b"allow", b"GET, HEAD")])
-            return 405
+            return
         cookie: list[tuple[bytes, bytes]] = []
         token = self.config.auth_token
         if token is not None and path not in _OPEN_PATHS:
@@ -140,41 +129,40 @@ class HttpApp:
             if presented is None or not hmac.compare_digest(presented.encode(), token.encode()):
                 await _json(send, 401, {"error": "missing or wrong token"},
                             [(b"www-authenticate", b'Bearer realm="polymarket-insights"')])
-                return 401
+                return
             if in_query and path == "/":
                 cookie = [(b"set-cookie", f"{_COOKIE}={presented}; HttpOnly; SameSite=Strict; Path=/".encode())]
         if path == "/healthz":
             await _json(send, 200, {"status": "ok"})
-            return 200
+            return
         if path == "/readyz":
             problems = self.sources.not_ready()
             status = 503 if problems else 200
             await _json(send, status, {"ready": not problems, "not_ready": problems})
-            return status
+            return
         if path == "/status":
             await _json(send, 200, self.sources.status())
-            return 200
+            return
         if path == "/metrics":
             await _respond(send, 200, generate_latest(self.sources.metrics), CONTENT_TYPE_LATEST)
-            return 200
+            return
         if path == "/" or path.startswith("/static/"):
-            return await self._file(send, "index.html" if path == "/" else path[len("/static/"):], cookie)
+            await self._file(send, "index.html" if path == "/" else path[len("/static/"):], cookie)
+            return
         await _json(send, 404, {"error": "not found", "paths": ["/", "/healthz", "/readyz", "/status", "/metrics"]})
-        return 404
 
-    async def _file(self, send: Send, name: str, headers: list[tuple[bytes, bytes]]) -> int:
+    async def _file(self, send: Send, name: str, headers: list[tuple[bytes, bytes]]) -> None:
         web_dir = self.config.web_dir
         # only plain file names directly in web/ (no traversal, no hidden files)
         candidate = web_dir / name
         if "/" in name or "\\" in name or name.startswith(".") or not candidate.is_file():
             await _json(send, 404, {"error": "not found"}, headers)
-            return 404
+            return
         body = await trio.to_thread.run_sync(candidate.read_bytes)
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if content_type.startswith("text/") or content_type in ("application/javascript", "text/javascript"):
             content_type += "; charset=utf-8"
         await _respond(send, 200, body, content_type, headers)
-        return 200
 
 
 def http_actor(config: HttpConfig, sources: HttpSources, stats: HttpStats) -> Callable[..., Any]:
@@ -186,7 +174,7 @@ def http_actor(config: HttpConfig, sources: HttpSources, stats: HttpStats) -> Ca
     the start; an endpoint that raises answers 500 and the server keeps running (hypercorn
     contains it), so a bug in one status field never takes the actor down.
     """
-    app = HttpApp(config, sources, stats)
+    app = HttpApp(config, sources)
 
     async def run(ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         hyper = Config()

@@ -161,9 +161,7 @@ def history_loader(url: DatabaseUrl | None, db_stats: DbStats, reanalysis_second
     :func:`storage.open_store` raises when the database cannot be read."""
 
     async def load() -> AiHistory:
-        with trio.move_on_after(60):
-            while db_stats.schema_version < 2:
-                await trio.sleep(0.1)
+        await db_stats.wait_for_schema(2)   # (v2: model_forecasts)
         wall = wall_clock()
         day_start = datetime.fromisoformat(utc_day(wall)).replace(tzinfo=UTC).timestamp()
         async with open_store(url) as store:

@@ -62,9 +62,7 @@ def delivered_loader(url: DatabaseUrl | None, db_stats: DbStats, *, days: float 
     """
 
     async def load(outlet: str) -> set[str]:
-        with trio.move_on_after(60):
-            while db_stats.schema_version < ALERTS_SCHEMA_VERSION:
-                await trio.sleep(0.1)
+        await db_stats.wait_for_schema(ALERTS_SCHEMA_VERSION)
         async with open_store(url) as store:
             return await store.delivered_alert_keys(outlet, since=wall_clock() - days * 86_400)
 
