@@ -7,7 +7,8 @@ store alone with large batches and row-at-a-time writes, in one run.
 - **writer actor**: ``StoreTrade`` messages delivered (``deliver()``, as the pipeline actors do)
   into the inbox of a real DB writer under ``run_supervisor``, with the service's DB_* defaults
   (``--batch`` overrides DB_BATCH_ROWS); timed from the first message sent to the last row
-  committed (``DbStats.rows_written``).
+  committed (``DbStats.rows_written``).  On MariaDB also with ``?write_connections=1``: large
+  batches on one connection, as before they were spread over two.
 - **store, N-row batches**: ``Store.write`` of ready-made ``TradeRow`` batches, one after the other.
 - **row at a time**: ``Store.write`` of one row at a time (one transaction, one crossing each).
 
@@ -214,22 +215,28 @@ async def main(args: argparse.Namespace) -> None:
     trades = [make_trade(i) for i in range(max(args.rows, args.single))]
     backends = ["SQLite"] + ([] if args.no_mariadb else ["MariaDB"])
     server = "" if args.no_mariadb else await _admin("SELECT VERSION()")
-    variants: list[tuple[str, int, Callable[[DatabaseUrl], Awaitable[Run]]]] = [
-        ("writer actor", args.rows, lambda url: through_writer(url, trades[:args.rows], args.batch, workdir)),
-        (f"store, {args.batch:,}-row batches", args.rows, lambda url: direct(url, trades[:args.rows], args.batch)),
-        ("row at a time", args.single, lambda url: direct(url, trades[:args.single], 1)),
+    # (variant, rows, measure, MariaDB URL query); "1 write connection" is the MySQL store without
+    # spreading a batch over two connections (its behaviour before that came in), for comparison
+    variants: list[tuple[str, int, Callable[[DatabaseUrl], Awaitable[Run]], str | None]] = [
+        ("writer actor", args.rows, lambda url: through_writer(url, trades[:args.rows], args.batch, workdir), ""),
+        ("writer actor, 1 write connection", args.rows,
+         lambda url: through_writer(url, trades[:args.rows], args.batch, workdir), "?write_connections=1"),
+        (f"store, {args.batch:,}-row batches", args.rows, lambda url: direct(url, trades[:args.rows], args.batch), ""),
+        ("row at a time", args.single, lambda url: direct(url, trades[:args.single], 1), ""),
     ]
     runs: dict[tuple[str, str], list[Run]] = {}
     for round_ in range(1, args.repeat + 1):
         for name in backends:
-            for variant, n, measure in variants:
+            for variant, n, measure, query in variants:
+                if name == "SQLite" and query:
+                    continue  # a MySQL option
                 if name == "SQLite":
                     url = DatabaseUrl(kind="sqlite", path=str(workdir / f"{secrets.token_hex(4)}.db"))
                     db = None
                 else:
                     db = f"pmi_bench_{secrets.token_hex(4)}"
                     await _admin(f"CREATE DATABASE {db} CHARACTER SET utf8mb4")
-                    url = parse_database_url(f"mysql://root@127.0.0.1:3306/{db}")
+                    url = parse_database_url(f"mysql://root@127.0.0.1:3306/{db}{query}")
                 try:
                     run = await measure(url)
                     stored = await count_trades(url)
@@ -242,7 +249,7 @@ async def main(args: argparse.Namespace) -> None:
                 if stored != n:
                     raise SystemExit(f"{name} {variant}: {stored:,} rows in trades after the run, expected {n:,}")
                 runs.setdefault((name, variant), []).append(run)
-                print(f"  [{round_}/{args.repeat}] {name:8} {variant:26} {n:>8,} rows  {run.rate:>10,.0f} rows/s  "
+                print(f"  [{round_}/{args.repeat}] {name:8} {variant:33} {n:>8,} rows  {run.rate:>10,.0f} rows/s  "
                       f"(counted {stored:,} in trades; CPU s bench/mariadbd/others "
                       f"{_cpu_text(run.cpu, name == 'MariaDB')})", file=sys.stderr)
 

@@ -148,7 +148,8 @@ class DatabaseUrl:
         return f"mysql://{auth}{self.host}:{self.port}/{self.database}{query}"
 
 
-_MYSQL_OPTIONS = {"ssl", "ssl_ca", "ssl_cert", "ssl_key", "ssl_verify", "charset", "connect_timeout", "pool_size"}
+_MYSQL_OPTIONS = {"ssl", "ssl_ca", "ssl_cert", "ssl_key", "ssl_verify", "charset", "connect_timeout", "pool_size",
+                  "write_connections"}
 
 
 def parse_database_url(raw: str) -> DatabaseUrl:

@@ -20,6 +20,7 @@ from actors import db_writer
 from actors.db_writer import DbStats, StoreMarket, StoreTrade
 from config import DatabaseUrl
 from storage import open_store
+from storage._mysql import SPREAD_MIN_ROWS
 from supervision import ActorState
 from tests.fakes.tcp_proxy import open_tcp_proxy
 
@@ -214,6 +215,32 @@ async def test_killed_mid_query_the_batch_is_written_exactly_once_mariadb(mysql_
             assert writer.info.restarts == 1
         keys, _, count = await contents(url)
         assert keys == ids(range(500)) and count == 500
+
+
+async def test_a_batch_spread_over_two_connections_cut_mid_write_is_written_once(mysql_database: str,
+                                                                                 tmp_path: Path) -> None:
+    """Large batches go out on two connections at once (storage/_mysql.py); cut both mid-write
+    and the whole batch is written again, once."""
+    rows = 3 * SPREAD_MIN_ROWS
+    async with open_tcp_proxy(MARIADB_HOST, MARIADB_PORT) as proxy:
+        url = mysql_url(mysql_database, port=proxy.port)
+        # a batch every second: the rows sent in one go are one batch
+        async with running_writer(url, tmp_path, batch_rows=10_000, batch_seconds=1.0,
+                                  inbox_size=2 * rows) as writer:
+            await writer.send(StoreTrade(trade(i)) for i in range(rows))  # opens both write connections
+            await wait_until(lambda: writer.stats.rows_written >= rows)
+            assert proxy.active == 3  # the read pool's connection and the two write connections
+            proxy.stall()
+            held = proxy.stats.received_up
+            await writer.send(StoreTrade(trade(i)) for i in range(rows, 2 * rows))
+            await wait_until(lambda: proxy.stats.received_up > held + 100_000, what="the write in flight")
+            assert proxy.cut() == 3
+            proxy.pass_through()
+            await wait_until(lambda: writer.stats.rows_buffered == 0 and writer.stats.rows_written >= 2 * rows,
+                             timeout=15)
+            assert writer.stats.retries >= 1 and writer.info.restarts == 0
+        keys, _, count = await contents(url)
+        assert keys == ids(range(2 * rows)) and count == 2 * rows
 
 
 async def test_graceful_stop_while_down_journals_and_the_next_start_replays(tmp_path: Path) -> None:
