@@ -47,6 +47,7 @@ from ._status import readiness, status_document
 from .market_filter import FilterStats, market_filter_actor
 from .market_rules import MarketRules, load_custom_rule
 from .market_state import MarketStateStore, market_state_actor
+from .memory import memory_trimmer
 from .whale_watcher import WhaleStats, whale_watcher_actor
 from .ws_server import FrontendConfig, FrontendStats, ws_server_actor
 from .recorder import Recorder
@@ -197,6 +198,9 @@ def build_service(
     ops: list[ChildSpec] = []
     if settings.status_log_interval > 0:
         ops.append(ChildSpec(id="status_log", run=status_logger(settings.status_log_interval), shutdown=0,
+                             backoff=Backoff(min=1, max=30)))
+    if settings.memory_trim_interval > 0:
+        ops.append(ChildSpec(id="memory", run=memory_trimmer(settings.memory_trim_interval), shutdown=0,
                              backoff=Backoff(min=1, max=30)))
     if recorder is not None:
         ops.append(ChildSpec(id="recorder", run=recorder.actor(), inbox=inboxes["recorder"], shutdown=10))

@@ -239,6 +239,9 @@ class Settings:
     log_format: str = setting("LOG_FORMAT", choice("text", "json"), "text", doc="text for people, json for machines")
     status_log_interval: float = setting(
         "STATUS_LOG_INTERVAL", number(minimum=0), 60.0, doc="seconds between status log lines; 0: off")
+    memory_trim_interval: float = setting(
+        "MEMORY_TRIM_INTERVAL", number(minimum=0), 30.0,
+        doc="seconds between handing freed heap memory back to the OS (glibc malloc_trim); 0: off")
 
     def secrets(self) -> list[str]:
         """Secret values in effect (for log redaction)."""

@@ -51,7 +51,9 @@ _PRAGMAS = (
     # WAL + NORMAL: a commit survives a crash of the process; only a power cut can lose the
     # last commits (FULL would fsync every commit)
     "PRAGMA synchronous = NORMAL",
-    "PRAGMA cache_size = -65536",  # 64 MiB
+    # 16 MiB of page cache (SQLite's default is 2 MiB): 64 MiB wrote a 200,000-row burst about
+    # 5 % faster (bench/bench_storage.py), for up to 48 MiB more of resident memory
+    "PRAGMA cache_size = -16384",
     # checkpoint every 64 MiB of WAL rather than 4 MiB: random-key index inserts dirty many
     # pages per commit, and checkpointing after nearly every batch halved the write rate
     "PRAGMA wal_autocheckpoint = 16384",
