@@ -42,8 +42,8 @@ def release_free_memory() -> bool | None:
 
 
 def memory_trimmer(interval: float, release: Callable[[], bool | None] = release_free_memory):  # noqa: ANN201 - an actor body
-    """An actor that calls ``release()`` every ``interval`` seconds (in the trio thread: a
-    trim of a heap of a few hundred MB takes a few milliseconds).
+    """An actor that calls ``release()`` every ``interval`` seconds, in the trio thread (a trim
+    that gave back 75 MB of a 150 MB heap took 5 ms here; one with nothing to give, 0.03 ms).
 
     Cancellation: it holds no state; a stop request ends it at once.  Errors: none expected
     (``release`` does not raise); if there is no ``malloc_trim`` the actor just waits.

@@ -12,11 +12,12 @@ waits for the trio thread, busy taking in the next batch, to notice the answer);
 migrations use the main pool (autocommit on).  A large batch of trades is spread over
 ``write_connections`` (default 2) transactions at once: while the server executes one part,
 asyncmy encodes the other (through the writer, 10–18 % more rows/s than one connection in
-the same bench run).  The batch is then not one transaction, which the writer does not need: every
-write is an idempotent upsert and a batch that fails anywhere is written again whole; two parts
-that deadlock each other are written again on one connection at once.  With ``stmt_cache_size > 0`` asyncmy
-runs positional statements as server-side prepared statements and, on MariaDB, sends
-``executemany`` as one ``COM_STMT_BULK_EXECUTE`` (binary rows, one round trip; it falls back
+the same bench run).  The batch is then not one transaction, which the writer does not need:
+every write is an idempotent upsert and a batch that fails anywhere is written again whole;
+two parts that deadlock each other are written again on one connection at once.
+
+With ``stmt_cache_size > 0`` asyncmy runs positional statements as server-side prepared
+statements and, on MariaDB, sends ``executemany`` as one ``COM_STMT_BULK_EXECUTE`` (binary rows, one round trip; it falls back
 to multi-row text ``INSERT`` statements by itself for batches it cannot bind, e.g. a column
 that is NULL in every row).  Measured on MariaDB with trade rows, the bulk protocol took about
 105,000 rows/s, asyncmy's multi-row text ``INSERT`` 56,000 and prepared multi-row ``VALUES``
