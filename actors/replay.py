@@ -156,10 +156,9 @@ async def _replay_lines(ctx: ActorContext, reader: RecordingReader, state: Repla
                 await trio.lowlevel.checkpoint()
         if isinstance(line, RecordedFrame):
             rtds.health.last_frame_at = wall_clock()
-            if line.feed == "rtds":
-                await rtds.handle_text(line.frame, ctx.log)
-            else:
-                await clob.handle_text(line.frame, ctx.log)
+            ingest = rtds if line.feed == "rtds" else clob
+            ingest.health.frames_total += 1  # as a live connection counts them (/status, /metrics)
+            await ingest.handle_text(line.frame, ctx.log)
         elif line.status == 200:
             if line.feed == "gamma":
                 done = trio.Event()

@@ -65,6 +65,8 @@ async def test_record_then_replay_gives_the_same_trades(tmp_path: Path) -> None:
         replayed = await run.settle(0.3)
         assert run.service.directory.get(market["conditionId"]) is not None, "Gamma came from the file"
         assert run.service.rtds_health.malformed_total == 1
+        recorded_rtds = sum(1 for x in lines if isinstance(x, RecordedFrame) and x.feed == "rtds")
+        assert run.service.rtds_health.frames_total == recorded_rtds
     assert [t.trade_id for t in replayed] == [t.trade_id for t in live]
 
 
