@@ -1288,8 +1288,19 @@ def _mask_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "") + "/…"
 
 
+class _Target:
+    """What every target shares: reading a response by its ``kind``'s rules."""
+
+    __slots__ = ()
+    kind: ClassVar[str]
+
+    def interpret(self, status: int, headers: Mapping[str, str], body: bytes | str, *,
+                  now: float | None = None) -> ResponseVerdict:
+        return interpret_response(self.kind, status, headers, body, now=now)
+
+
 @attrs.frozen
-class WebhookTarget:
+class WebhookTarget(_Target):
     """A generic webhook outlet: ``url`` and an optional HMAC ``secret``."""
 
     kind: ClassVar[str] = "webhook"
@@ -1303,16 +1314,12 @@ class WebhookTarget:
     def digest(self, alerts: Sequence[AlertMessage], *, window_seconds: float | None = None) -> OutgoingRequest:
         return webhook_digest_request(self.url, alerts, secret=self.secret, version=self.version)
 
-    def interpret(self, status: int, headers: Mapping[str, str], body: bytes | str, *,
-                  now: float | None = None) -> ResponseVerdict:
-        return interpret_response(self.kind, status, headers, body, now=now)
-
     def describe(self) -> str:
         return f"webhook {_mask_url(self.url)}" + (" (signed)" if self.secret else "")
 
 
 @attrs.frozen
-class DiscordTarget:
+class DiscordTarget(_Target):
     """A Discord webhook outlet (its URL holds the webhook's token)."""
 
     kind: ClassVar[str] = "discord"
@@ -1325,17 +1332,13 @@ class DiscordTarget:
     def digest(self, alerts: Sequence[AlertMessage], *, window_seconds: float | None = None) -> OutgoingRequest:
         return discord_digest_request(self.webhook_url, alerts, window_seconds=window_seconds, version=self.version)
 
-    def interpret(self, status: int, headers: Mapping[str, str], body: bytes | str, *,
-                  now: float | None = None) -> ResponseVerdict:
-        return interpret_response(self.kind, status, headers, body, now=now)
-
     def describe(self) -> str:
         match = re.search(r"/webhooks/(\d+)/", self.webhook_url)
         return f"discord webhook {match.group(1)}" if match else f"discord {_mask_url(self.webhook_url)}"
 
 
 @attrs.frozen
-class SlackTarget:
+class SlackTarget(_Target):
     """A Slack incoming-webhook outlet (its URL's last part is a secret)."""
 
     kind: ClassVar[str] = "slack"
@@ -1348,17 +1351,13 @@ class SlackTarget:
     def digest(self, alerts: Sequence[AlertMessage], *, window_seconds: float | None = None) -> OutgoingRequest:
         return slack_digest_request(self.webhook_url, alerts, window_seconds=window_seconds, version=self.version)
 
-    def interpret(self, status: int, headers: Mapping[str, str], body: bytes | str, *,
-                  now: float | None = None) -> ResponseVerdict:
-        return interpret_response(self.kind, status, headers, body, now=now)
-
     def describe(self) -> str:
         match = re.search(r"/services/([^/]+)/([^/]+)/", self.webhook_url)
         return f"slack {match.group(1)}/{match.group(2)}" if match else f"slack {_mask_url(self.webhook_url)}"
 
 
 @attrs.frozen
-class TelegramTarget:
+class TelegramTarget(_Target):
     """A Telegram bot outlet: the bot ``token`` (secret), the ``chat_id`` and the API's base URL."""
 
     kind: ClassVar[str] = "telegram"
@@ -1373,10 +1372,6 @@ class TelegramTarget:
     def digest(self, alerts: Sequence[AlertMessage], *, window_seconds: float | None = None) -> OutgoingRequest:
         return telegram_digest_request(self.base_url, self.token, self.chat_id, alerts,
                                        window_seconds=window_seconds, version=self.version)
-
-    def interpret(self, status: int, headers: Mapping[str, str], body: bytes | str, *,
-                  now: float | None = None) -> ResponseVerdict:
-        return interpret_response(self.kind, status, headers, body, now=now)
 
     def describe(self) -> str:
         bot = self.token.split(":", 1)[0] if ":" in self.token else "?"
