@@ -375,7 +375,8 @@ async def _migrate_aio(pool: Any, dialect: Dialect, database: str, target: int |
 
 class MySqlStore(Store):
     def __init__(self, loop: Any, pool: Any, write_pool: Any, dialect: Dialect, description: str, database: str,
-                 server_version: str, max_packet: int = 16 << 20, write_connections: int = 1) -> None:
+                 server_version: str, max_packet: int = 16 << 20,
+                 write_connections: int = DEFAULT_WRITE_CONNECTIONS) -> None:
         super().__init__(dialect, description)
         self.server_version = server_version
         # trades (a few hundred bytes a row, up to CHUNK_ROWS rows) must fit a packet too
