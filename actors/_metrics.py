@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 
 from supervision import ActorState
 
-from ._status import SESSIONS_PREFIX, readiness, tree_actors
+from ._status import SESSIONS_PREFIX, bounded_structures, readiness, tree_actors
 
 if TYPE_CHECKING:
     from ._service import Service
@@ -60,6 +60,7 @@ class ServiceCollector:
         yield from self._storage()
         yield from self._ai()
         yield from self._alerts()
+        yield from self._memory()
 
     def _service(self) -> Iterator[Metric]:
         from config import __version__
@@ -164,6 +165,15 @@ class ServiceCollector:
         yield _gauge("db_journal_bytes", "Size of the outage journal file", db.journal_bytes)
         yield _gauge("db_oldest_unwritten_age_seconds", "Age of the oldest row not yet written",
                      db.oldest_unwritten_age(now))
+
+    def _memory(self) -> Iterator[Metric]:
+        entries = _gauge("memory_bounded_entries", "Entries held by a structure that fills up to a limit",
+                         labels=["structure"])
+        limits = _gauge("memory_bounded_limit_entries", "The limit of that structure", labels=["structure"])
+        for name, held, limit in bounded_structures(self.service):
+            entries.add_metric([name], held)
+            limits.add_metric([name], limit)
+        yield from (entries, limits)
 
     def _ai(self) -> Iterator[Metric]:
         ai = self.service.ai_stats

@@ -110,6 +110,9 @@ class Service:
     db_stats: DbStats
     #: Inboxes by actor name (for status and tests).
     inboxes: dict[str, Inbox[Any]]
+    #: The trade merger's memory of trades seen, and the RTDS parser's of transactions (for status).
+    deduper: TradeDeduper
+    rtds_ingest: RtdsIngest
     #: The AI part's spend, budget, pauses and counters (``enabled`` is False when it is off).
     ai_stats: AiStats = attrs.field(factory=AiStats)
     #: The AI subtree's shared state (None when the AI part is off).
@@ -355,7 +358,8 @@ def build_service(
         registry=registry, directory=directory, rtds_health=rtds_health, clob_health=clob_health,
         merge_stats=merge_stats, backfill_state=backfill_state, replay_state=replay_state, recorder=recorder,
         hub=hub, frontend_stats=frontend_stats, sessions=sessions, filter_stats=filter_stats,
-        whale_stats=whale_stats, market_state=market_state, db_stats=db_stats, inboxes=inboxes, ai_stats=ai_stats,
+        whale_stats=whale_stats, market_state=market_state, db_stats=db_stats, inboxes=inboxes, deduper=deduper,
+        rtds_ingest=rtds_ingest, ai_stats=ai_stats,
         ai=ai, http_stats=http_stats, clob_shards=shards if options.replay is None else None, alerts=alerts)
     return service
 

@@ -79,6 +79,29 @@ def _storage(service: Service, now: float) -> dict[str, Any]:
     }
 
 
+def bounded_structures(service: Service) -> list[tuple[str, int, int]]:
+    """(name, entries, limit) of each structure the service keeps in memory that fills up to a
+    limit and then stays there: where memory goes in a service that runs for weeks."""
+    hub, deduper, rtds = service.hub, service.deduper, service.rtds_ingest
+    return [
+        ("hub.ring", len(hub.ring), hub.ring.maxlen or 0),
+        ("hub.broadcast_keys", hub.keys_remembered, hub.keys_limit),
+        ("trade_merge.trade_ids", len(deduper), deduper.capacity),
+        ("trade_merge.fuzzy_index", deduper.fuzzy_entries, 2 * deduper.capacity),
+        ("rtds.transactions", rtds.transactions_remembered, rtds.transactions_limit),
+        ("db_writer.buffered_rows", service.db_stats.rows_buffered, service.settings.db_memory_limit_rows),
+    ]
+
+
+def _memory(service: Service) -> dict[str, Any]:
+    from .memory import resident_memory
+
+    resident, peak = resident_memory()
+    return {"resident_bytes": resident, "peak_resident_bytes": peak,
+            "bounded": {name: {"entries": entries, "limit": limit}
+                        for name, entries, limit in bounded_structures(service)}}
+
+
 def _pipeline(service: Service) -> dict[str, Any]:
     merge, kept, whales = service.merge_stats, service.filter_stats, service.whale_stats
     return {
@@ -162,6 +185,7 @@ def status_document(service: Service, now: float, started_at: float, uptime: flo
         "hub": _hub(service),
         "storage": _storage(service, now),
         "ai": _ai(service),
+        "memory": _memory(service),
         "alerts": [state.stats.as_status() | {"queued": len(state.feed.items) + len(state.folded)}
                    for state in (service.alerts.states if service.alerts else [])],
     }

@@ -17,6 +17,7 @@ import trio
 from protocols.client import EVERYTHING, Subscription, encode, encode_batch, ws_text_frame
 from supervision import ActorContext
 
+from ._recent import RecentKeys
 from .messages import Broadcast
 
 
@@ -340,7 +341,16 @@ class HubState:
         self.stats = HubStats()
         self.lag_limit = lag_limit
         self._clock = clock
-        self._recent_keys: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._recent_keys: RecentKeys[str] = RecentKeys(self.keys_limit)
+
+    @property
+    def keys_remembered(self) -> int:
+        """Broadcast keys held to drop a repeated broadcast (at most :attr:`keys_limit`)."""
+        return len(self._recent_keys)
+
+    @property
+    def keys_limit(self) -> int:
+        return 4 * (self.ring.maxlen or 10_000)
 
     @property
     def oldest_seq(self) -> int:
@@ -368,12 +378,9 @@ class HubState:
     def publish(self, message: Broadcast) -> RingEntry | None:
         """Number, encode (once) and fan out one broadcast; None if its key was seen already."""
         if message.key is not None:
-            if message.key in self._recent_keys:
+            if not self._recent_keys.add(message.key):
                 self.stats.duplicates_total += 1
                 return None
-            self._recent_keys[message.key] = None
-            if len(self._recent_keys) > 4 * (self.ring.maxlen or 10_000):
-                self._recent_keys.popitem(last=False)
         self.seq += 1
         frame = encode(message.type, message.data, self.seq)
         entry = RingEntry(self.seq, message.type, message.market, message.amount, ws_text_frame(frame), message.key)

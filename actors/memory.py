@@ -34,6 +34,21 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim  # type: ignore[no-any-return]
 
 
+def resident_memory(status_path: str = "/proc/self/status") -> tuple[int | None, int | None]:
+    """This process's resident and peak resident size in bytes (``VmRSS``, ``VmHWM``); None for
+    what the system does not report (no ``/proc``)."""
+    found: dict[str, int] = {}
+    try:
+        with open(status_path, encoding="ascii", errors="replace") as status:
+            for line in status:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    found[key] = int(value.split()[0]) * 1024  # "  123456 kB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return found.get("VmRSS"), found.get("VmHWM")
+
+
 def release_free_memory() -> bool | None:
     """``malloc_trim(0)``: True if memory went back to the OS, False if none could, None
     where there is no ``malloc_trim`` (not glibc)."""
@@ -62,4 +77,4 @@ def memory_trimmer(interval: float, release: Callable[[], bool | None] = release
     return run
 
 
-__all__ = ["memory_trimmer", "release_free_memory"]
+__all__ = ["memory_trimmer", "release_free_memory", "resident_memory"]

@@ -62,6 +62,15 @@ class RtdsIngest:
         self._takers: collections.OrderedDict[str, set[str]] = collections.OrderedDict()  # tx -> taker trade ids
         self._memory = memory
 
+    @property
+    def transactions_remembered(self) -> int:
+        """Transactions whose taker rows are held to tell maker rows apart (at most ``memory``)."""
+        return len(self._takers)
+
+    @property
+    def transactions_limit(self) -> int:
+        return self._memory
+
     async def handle_text(self, text: str, log: Any) -> None:
         """Parse one frame; forward a trade.  Bad frames are counted and dropped, never raised."""
         health = self.health

@@ -78,7 +78,8 @@ async def test_health_status_and_metrics_follow_a_replay() -> None:
     assert names and all(n.startswith("polymarket_insights_") for n, _ in names)
     assert all(n.endswith("_total") for n, kind in names if kind == "counter")
     labels = set(re.findall(r'[{,](\w+)="', after))
-    assert labels <= {"actor", "feed", "reason", "type", "code", "mode", "version", "model", "kind", "trigger", "outlet"}
+    assert labels <= {"actor", "feed", "reason", "type", "code", "mode", "version", "model", "kind", "trigger", "outlet",
+                      "structure"}
     assert "0x" not in "".join(re.findall(r'"[^"]*"', after)), "no market or wallet ids in labels"
     # /status: the tree by path, feeds, hub, storage, AI
     paths = {a["path"]: a for a in status["actors"]}
@@ -88,6 +89,19 @@ async def test_health_status_and_metrics_follow_a_replay() -> None:
     assert status["hub"]["seq"] == svc.hub.seq and status["storage"]["state"] == "up"
     assert status["storage"]["backlog_rows"] == 0 and status["ai"] == {"enabled": False}
     assert missing.status_code == 404
+    # memory: resident size, and each bounded structure against its limit, in both places
+    memory = status["memory"]
+    assert memory["peak_resident_bytes"] >= memory["resident_bytes"] > 10_000_000
+    bounded = memory["bounded"]
+    assert bounded["hub.ring"] == {"entries": min(svc.hub.seq, svc.settings.ws_ring_size),
+                                   "limit": svc.settings.ws_ring_size} and svc.hub.seq > 0
+    assert bounded["hub.broadcast_keys"]["entries"] == whales
+    assert bounded["trade_merge.trade_ids"] == {"entries": status["pipeline"]["trades_unique_total"], "limit": 100_000}
+    assert 0 < bounded["rtds.transactions"]["entries"] <= bounded["rtds.transactions"]["limit"]
+    assert bounded["db_writer.buffered_rows"]["entries"] == 0
+    for name, figures in bounded.items():
+        assert sample(after, "polymarket_insights_memory_bounded_entries", structure=name) == figures["entries"]
+        assert sample(after, "polymarket_insights_memory_bounded_limit_entries", structure=name) == figures["limit"]
 
 
 async def test_status_and_metrics_show_a_restart_after_a_kill() -> None:

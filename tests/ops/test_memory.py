@@ -13,7 +13,7 @@ import pytest
 import trio
 import trio.testing
 
-from actors.memory import memory_trimmer, release_free_memory
+from actors.memory import memory_trimmer, release_free_memory, resident_memory
 from supervision import ChildSpec, SupervisorSpec, run_supervisor
 
 
@@ -81,3 +81,12 @@ def test_release_gives_freed_heap_memory_back() -> None:
     for block in kept:
         libc.free(block)
     assert before - after > 32 * 1024, (before, after)
+
+
+def test_resident_memory_reads_proc_status(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmHWM:\t  150000 kB\nVmRSS:\t  120000 kB\nThreads:\t3\n")
+    assert resident_memory(str(status)) == (120000 * 1024, 150000 * 1024)
+    assert resident_memory(str(tmp_path / "missing")) == (None, None)
+    status.write_text("VmRSS:\tgarbage kB\n")
+    assert resident_memory(str(status)) == (None, None)
