@@ -14,8 +14,9 @@ class RecentKeys(Generic[K]):
 
     A set for lookups and a FIFO for the order.  At 100,000 keys that is about 50 bytes a key
     beyond the keys themselves, where an ``OrderedDict`` takes 150 (at 40,000, both about 110).
-    Once the keys have turned over once, the set's table keeps its size however long they churn.  Adding a key already held changes
-    nothing (it keeps its place in the order).  Not thread-safe; nothing here awaits.
+    Once the keys have turned over once, the set's table keeps its size however long they
+    churn.  Adding a key already held changes nothing (it keeps its place in the order).
+    Not thread-safe; nothing here awaits.
     """
 
     __slots__ = ("_keys", "_order", "capacity")
