@@ -492,7 +492,8 @@ class Run:
                 doc = self.statuses[-1][1] if self.statuses else {}
                 self.marks.append(self.mark(s, doc, log))
                 m = self.marks[-1]
-                print(f"  {m['t']:6.0f} s  RSS {m['rss_mb']:6.1f} MB (median {m['rss_median_mb']:6.1f})  fds {m['fds']:4d}  frames {m['frames']:>10,}  "
+                print(f"  {m['t']:6.0f} s  RSS {m['rss_mb']:6.1f} MB (median {m['rss_median_mb']:6.1f})  "
+                      f"fds {m['fds']:4d}  frames {m['frames']:>10,}  "
                       f"kills {m['kills']:4d}  restarts {m['restarts']:4d}  seq {m['seq']:>8,}  clients "
                       f"{m['clients']:3d}  ({self.phase})", file=sys.stderr, flush=True)
                 next_mark += interval
@@ -624,7 +625,7 @@ class Run:
         return result
 
 
-# ----------------------------------------------------------------------------- the report
+# ----------------------------------------------------------------------------- the database
 
 
 #: Seeded rows' transaction hashes start with this (their trade ids are hex digests like the
@@ -676,6 +677,9 @@ def count_rows(db: Path) -> dict[str, Any]:
     return {"rows": total, "distinct": distinct, "whales": whales, "ids": ids, "markets": markets, "seeded": seeded}
 
 
+# ----------------------------------------------------------------------------- the report
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "**FAIL**"
 
@@ -702,6 +706,8 @@ def main(argv: list[str] | None = None) -> int:
         args.minutes = 1.0
     if args.sample_seconds is None:
         args.sample_seconds = 10.0 if args.quick else 60.0
+    if args.seed_rows < 0:
+        parser.error("--seed-rows must be 0 or more")
     if not 0 <= args.slow <= args.clients or args.clients < 1:
         parser.error("need 1 or more clients and 0 <= --slow <= --clients")
     if not NOBEL_CSV.is_file():
@@ -769,8 +775,8 @@ def report(args: argparse.Namespace, run: Run, result: dict[str, Any], db: dict[
     rows_ok = (db["rows"] == len(kept) and db["distinct"] == db["rows"] and db["ids"] == kept
                and db["seeded"] == args.seed_rows)
     # the rule: the last minute within 10 % of the second minute (needs 3 minutes). A minute's
-    # figure is the median of its 60 one-second samples: one sample can land on a full garbage
-    # collection or just after a chaos-killed writer freed its page cache.
+    # figure is the median of its 60 one-second samples: one sample can land on a step of
+    # Python's small-object arenas, or just after a chaos-killed writer freed its page cache.
     marks = [m for m in run.marks if m["phase"] != "end"]
     at_2min = [m for m in marks if m["t"] >= 119]
     if marks and at_2min and marks[-1]["t"] >= 179:
