@@ -286,6 +286,18 @@ async def _send(send: Callable[..., Any], response: Response) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def read_body(receive: Callable[..., Any]) -> bytes | None:
+    """The whole request body of an ASGI HTTP request; None if the client went away first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
 def _reason(status: int) -> str:
     return {
         400: "bad request",

@@ -59,7 +59,7 @@ import trio
 
 from protocols.alerts import verify_signature
 
-from ._http import FakeHttpServer, RecordedRequest, Response, _Disconnect, _send
+from ._http import FakeHttpServer, RecordedRequest, Response, _Disconnect, _send, read_body
 
 # -- Telegram MarkdownV2 (a port of TDLib's parse_markdown_v2) -----------------------------------------------
 
@@ -853,19 +853,14 @@ class AlertOutletFake(FakeHttpServer):
         if scope["type"] != "http":
             await super()._asgi(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
+        if body is None:
+            return  # the client went away
         query: dict[str, list[str]] = {}
         for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
             query.setdefault(k, []).append(v)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        call = OutletCall(scope["method"], scope["path"], query, headers, b"".join(chunks), trio.current_time())
+        call = OutletCall(scope["method"], scope["path"], query, headers, body, trio.current_time())
         index = len(self.calls)
         self.calls.append(call)
         self.requests.append(RecordedRequest(call.path, query))

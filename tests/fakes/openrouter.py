@@ -32,7 +32,7 @@ import trio
 
 from protocols.openrouter import answer_json
 
-from ._http import FakeHttpServer, Response, _send
+from ._http import FakeHttpServer, Response, _send, read_body
 
 DEFAULT_MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3.5-haiku", "google/gemini-2.0-flash-exp")
 DEFAULT_KEY = "sk-or-v1-fake-test-key-0123456789"
@@ -307,15 +307,9 @@ class FakeOpenRouter(FakeHttpServer):
         if scope["type"] != "http":
             await super()._asgi(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        raw = b"".join(chunks)
+        raw = await read_body(receive)
+        if raw is None:
+            return  # the client went away
         try:
             body: Any = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
