@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from supervision import ActorInfo, ActorState
 
+from .memory import resident_memory
+
 if TYPE_CHECKING:
     from ._service import Service
 
@@ -94,8 +96,6 @@ def bounded_structures(service: Service) -> list[tuple[str, int, int]]:
 
 
 def _memory(service: Service) -> dict[str, Any]:
-    from .memory import resident_memory
-
     resident, peak = resident_memory()
     return {"resident_bytes": resident, "peak_resident_bytes": peak,
             "bounded": {name: {"entries": entries, "limit": limit}

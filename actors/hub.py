@@ -341,7 +341,7 @@ class HubState:
         self.stats = HubStats()
         self.lag_limit = lag_limit
         self._clock = clock
-        self._recent_keys: RecentKeys[str] = RecentKeys(self.keys_limit)
+        self._recent_keys: RecentKeys[str] = RecentKeys(4 * (self.ring.maxlen or 10_000))
 
     @property
     def keys_remembered(self) -> int:
@@ -350,7 +350,7 @@ class HubState:
 
     @property
     def keys_limit(self) -> int:
-        return 4 * (self.ring.maxlen or 10_000)
+        return self._recent_keys.capacity
 
     @property
     def oldest_seq(self) -> int:

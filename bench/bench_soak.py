@@ -466,8 +466,9 @@ class Run:
 
     def sample(self) -> dict[str, Any]:
         assert self.proc is not None
-        s = {"t": time.monotonic() - self.t0, "rss_kb": proc_status(self.proc.pid)["VmRSS"],
-             "hwm_kb": proc_status(self.proc.pid)["VmHWM"], "fds": fd_count(self.proc.pid)}
+        status = proc_status(self.proc.pid)
+        s = {"t": time.monotonic() - self.t0, "rss_kb": status["VmRSS"], "hwm_kb": status["VmHWM"],
+             "fds": fd_count(self.proc.pid)}
         self.samples.append(s)
         return s
 

@@ -46,13 +46,6 @@ async def test_without_malloc_trim_it_asks_once_then_waits(autojump_clock: trio.
     assert calls == [30]
 
 
-def _rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def test_release_gives_freed_heap_memory_back() -> None:
     """64 MiB in 4 KiB blocks (under the mmap threshold: in the heap), all freed but one block in
     a hundred, which keeps glibc from trimming the heap's top by itself.  glibc only: elsewhere
@@ -75,12 +68,13 @@ def test_release_gives_freed_heap_memory_back() -> None:
     for i, block in enumerate(blocks):
         if i % 100:
             libc.free(block)
-    before = _rss_kib()
+    before, _ = resident_memory()
     assert release_free_memory() is True
-    after = _rss_kib()
+    after, _ = resident_memory()
     for block in kept:
         libc.free(block)
-    assert before - after > 32 * 1024, (before, after)
+    assert before is not None and after is not None
+    assert before - after > 32 << 20, (before, after)
 
 
 def test_resident_memory_reads_proc_status(tmp_path: Path) -> None:
