@@ -341,7 +341,9 @@ class HubState:
         self.stats = HubStats()
         self.lag_limit = lag_limit
         self._clock = clock
-        self._recent_keys: RecentKeys[str] = RecentKeys(4 * (self.ring.maxlen or 10_000))
+        #: The keys of the last ``ring_size`` keyed broadcasts: a redelivery (after a crash
+        #: upstream, seconds later) is dropped; the deduper already drops older repeats.
+        self._recent_keys: RecentKeys[str] = RecentKeys(ring_size)
 
     @property
     def keys_remembered(self) -> int:

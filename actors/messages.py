@@ -17,7 +17,8 @@ class Broadcast:
         market: Condition id, for clients that subscribed to markets.
         amount: USDC amount, for clients with a ``min_amount``.
         key: Identity for idempotence: the hub broadcasts a key once even if the message is
-            delivered again (after a crash); None for state updates, where repeats are harmless.
+            delivered again (after a crash), as long as it is among the last ``WS_RING_SIZE``
+            keys; None for state updates, where repeats are harmless.
     """
 
     type: str
