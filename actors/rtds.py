@@ -8,7 +8,6 @@ the backfill actor to fetch the gap from the Data API.
 
 from __future__ import annotations
 
-import collections
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from protocols.polymarket import (
 )
 from supervision import ActorContext, deliver
 
+from ._recent import RecentMap
 from ._ws_client import Connector, open_ws
 from ._wsfeed import run_ws_session
 from .feed_health import FeedHealth
@@ -59,8 +59,8 @@ class RtdsIngest:
                  *, memory: int = 50_000) -> None:
         self.out = out
         self.health = health
-        self._takers: collections.OrderedDict[str, set[str]] = collections.OrderedDict()  # tx -> taker trade ids
-        self._memory = memory
+        #: transaction hash -> its taker rows' trade ids (almost always one)
+        self._takers: RecentMap[str, tuple[str, ...]] = RecentMap(memory)
 
     @property
     def transactions_remembered(self) -> int:
@@ -69,7 +69,7 @@ class RtdsIngest:
 
     @property
     def transactions_limit(self) -> int:
-        return self._memory
+        return self._takers.capacity
 
     async def handle_text(self, text: str, log: Any) -> None:
         """Parse one frame; forward a trade.  Bad frames are counted and dropped, never raised."""
@@ -91,12 +91,10 @@ class RtdsIngest:
             if tx:
                 ids = self._takers.get(tx)
                 if ids is None:
-                    self._takers[tx] = {trade.trade_id}
-                    if len(self._takers) > self._memory:
-                        self._takers.popitem(last=False)
-                else:
-                    ids.add(trade.trade_id)
-        elif tx and tx in self._takers and trade.trade_id not in self._takers[tx]:
+                    self._takers.set(tx, (trade.trade_id,))
+                elif trade.trade_id not in ids:
+                    self._takers.set(tx, (*ids, trade.trade_id))
+        elif tx and (ids := self._takers.get(tx)) is not None and trade.trade_id not in ids:
             health.count("maker_rows")
             return
         if health.last_trade_ts is None or trade.timestamp > health.last_trade_ts:
