@@ -25,6 +25,14 @@ that each copy takes ``--loop-seconds`` (default 1 s: speed 13,600, about 3,000 
 of them whales) and 29 broadcast whales per copy. The chaos monkey kills a random running worker
 about ``--chaos-per-minute`` times a minute. Client sessions are workers too.
 
+The run compresses time 13,600-fold, so the service's bounded structures are scaled to the feed
+as a client's queue is (``WS_QUEUE_SIZE=100``, below): the ring holds ``--ring-size``
+broadcasts (``WS_RING_SIZE``, default 3,000: about 60 s of this feed, as the service's default
+of 10,000 is hours of the real one). It is full, and the hub's broadcast keys with it, before
+the second minute, so the memory rule below compares a steady state with a steady state, as a
+service that has run for a while is. With ``--ring-size 10000`` the ring is still filling until
+about 3.4 minutes, and that warm-up counts against the rule.
+
 ``--clients K`` WebSocket clients run in this process (trio):
 
 * **healthy** clients read as fast as they can. After every (re)connection they send
@@ -66,7 +74,8 @@ test suite.
 Usage::
 
     .venv/bin/python bench/bench_soak.py [--minutes N] [--clients K] [--slow S]
-        [--chaos-per-minute R] [--loop-seconds T] [--seed-rows N] [--seed S] [--quick] [--keep DIR]
+        [--chaos-per-minute R] [--loop-seconds T] [--seed-rows N] [--ring-size N] [--seed S] [--quick]
+        [--keep DIR]
 
 ``--quick`` is a 1-minute run with samples every 10 s instead of every minute. ``--keep DIR``
 keeps the recording, the database and the service's log in ``DIR``.
@@ -556,6 +565,7 @@ class Run:
         self.ws_port, self.http_port = free_port(), free_port()
         env = {**os.environ, **OFFLINE_ENV, **SERVICE_ENV,
                "WS_SERVER_PORT": str(self.ws_port), "HTTP_PORT": str(self.http_port),
+               "WS_RING_SIZE": str(args.ring_size),
                "DATABASE_URL": f"sqlite:///{self.work / 'soak.db'}",
                "DB_JOURNAL_PATH": str(self.work / "soak.journal.jsonl")}
         cmd = [sys.executable, str(ROOT / "run.py"), "--replay", str(self.recording), "--speed", f"{self.speed:g}",
@@ -698,6 +708,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="one memory/descriptor row per this many seconds (default 60; 10 with --quick)")
     parser.add_argument("--seed-rows", type=int, default=500_000, metavar="N",
                         help="trade rows already in the database when the service starts (default 500,000; 0: empty)")
+    parser.add_argument("--ring-size", type=int, default=3_000, metavar="N",
+                        help="the service's WS_RING_SIZE (default 3,000: about 60 s of this feed)")
     parser.add_argument("--seed", type=int, default=1, help="seed for chaos, jitter and the clients (default 1)")
     parser.add_argument("--quick", action="store_true", help="1 minute, a row every 10 s")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
@@ -711,6 +723,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seed-rows must be 0 or more")
     if not 0 <= args.slow <= args.clients or args.clients < 1:
         parser.error("need 1 or more clients and 0 <= --slow <= --clients")
+    if args.ring_size < int(SERVICE_ENV["WS_QUEUE_SIZE"]):
+        parser.error(f"--ring-size must be at least WS_QUEUE_SIZE ({SERVICE_ENV['WS_QUEUE_SIZE']})")
     if not NOBEL_CSV.is_file():
         print(f"{NOBEL_CSV} is missing (it ships in shared/): the expected whales come from it", file=sys.stderr)
         return 2
@@ -733,7 +747,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"soak: {loops} copies of the Nobel sample ({counts['lines']:,} lines, "
               f"{recording.stat().st_size / 1e6:.0f} MB gzip, built in {time.monotonic() - t:.1f} s) at speed "
               f"{speed:,.0f} ({args.loop_seconds:g} s a copy, ~{loops * args.loop_seconds / 60:.1f} min); "
-              f"{args.clients} clients ({args.slow} slow); chaos {args.chaos_per_minute:g} kills/min; seed {args.seed}")
+              f"{args.clients} clients ({args.slow} slow); chaos {args.chaos_per_minute:g} kills/min; "
+              f"ring {args.ring_size:,}; seed {args.seed}")
         print(f"expected: {whales_per_loop} whales and {len(kept) // loops} trade rows per copy; "
               f"{len(whales):,} whales, {len(kept):,} rows in all")
         if args.seed_rows:
@@ -816,7 +831,8 @@ def report(args: argparse.Namespace, run: Run, result: dict[str, Any], db: dict[
 
     print()
     print(f"Soak under chaos: {minutes:.1f} min of replay, {loops} copies, speed {run.speed:,.0f}, "
-          f"{args.clients} clients ({len(slow)} slow), chaos {args.chaos_per_minute:g}/min, seed {args.seed}:")
+          f"{args.clients} clients ({len(slow)} slow), chaos {args.chaos_per_minute:g}/min, "
+          f"ring {args.ring_size:,}, seed {args.seed}:")
     print()
     rows: list[tuple[Any, ...]] = [
         ("frames replayed (recording lines)", f"{replay.get('frames_total', 0):,} of {counts['lines']:,}",

@@ -241,7 +241,8 @@ class Settings:
         "STATUS_LOG_INTERVAL", number(minimum=0), 60.0, doc="seconds between status log lines; 0: off")
     memory_trim_interval: float = setting(
         "MEMORY_TRIM_INTERVAL", number(minimum=0), 30.0,
-        doc="seconds between handing freed heap memory back to the OS (glibc malloc_trim); 0: off")
+        doc="seconds between handing freed heap memory back to the OS (glibc malloc_trim); 0: off, "
+            "and glibc's mmap threshold is not pinned either")
 
     def secrets(self) -> list[str]:
         """Secret values in effect (for log redaction)."""
