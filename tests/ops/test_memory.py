@@ -18,6 +18,7 @@ import trio.testing
 
 from actors.memory import MMAP_THRESHOLD, memory_trimmer, release_free_memory, resident_memory
 from supervision import ChildSpec, SupervisorSpec, run_supervisor
+from tests._logs import capture_logs
 
 
 async def _run_for(seconds: float, child: ChildSpec) -> None:
@@ -41,6 +42,20 @@ async def test_it_pins_the_threshold_then_trims_every_interval(autojump_clock: t
 
     await _run_for(95, ChildSpec(id="memory", run=memory_trimmer(30, release, pin), shutdown=0))
     assert calls == [("pin", 0), ("trim", 30), ("trim", 60), ("trim", 90)]
+
+
+async def test_a_refused_pin_is_logged_and_trimming_goes_on(autojump_clock: trio.testing.MockClock) -> None:
+    calls: list[float] = []
+
+    def release() -> bool:
+        calls.append(trio.current_time())
+        return True
+
+    with capture_logs("WARNING") as records:
+        await _run_for(65, ChildSpec(id="memory", run=memory_trimmer(30, release, lambda: False), shutdown=0))
+    assert calls == [30, 60]
+    assert [r["message"] for r in records] == [
+        "glibc refused mallopt(M_MMAP_THRESHOLD): large blocks may stay in the heap"]
 
 
 async def test_without_malloc_trim_it_asks_once_then_waits(autojump_clock: trio.testing.MockClock) -> None:
