@@ -25,13 +25,12 @@ that each copy takes ``--loop-seconds`` (default 1 s: speed 13,600, about 3,000 
 of them whales) and 29 broadcast whales per copy. The chaos monkey kills a random running worker
 about ``--chaos-per-minute`` times a minute. Client sessions are workers too.
 
-The run compresses time 13,600-fold, so the service's bounded structures are scaled to the feed
-as a client's queue is (``WS_QUEUE_SIZE=100``, below): the ring holds ``--ring-size``
-broadcasts (``WS_RING_SIZE``, default 3,000: about 60 s of this feed, as the service's default
-of 10,000 is hours of the real one). It is full, and the hub's broadcast keys with it, before
-the second minute, so the memory rule below compares a steady state with a steady state, as a
-service that has run for a while is. With ``--ring-size 10000`` the ring is still filling until
-about 3.4 minutes, and that warm-up counts against the rule.
+The run compresses time 13,600-fold, so the ring is scaled to the feed as a client's queue is
+(``WS_QUEUE_SIZE=100``, below): it holds ``--ring-size`` broadcasts (``WS_RING_SIZE``, default
+3,000: about 60 s of this feed). It is full, and the hub's broadcast keys with it, before the
+second minute, so the memory rule below compares a steady state with a steady state, as in a
+service that has run for a while. With the service's default, ``--ring-size 10000``, the ring
+fills until about 3.4 minutes, and that warm-up counts against the rule.
 
 ``--clients K`` WebSocket clients run in this process (trio):
 
