@@ -87,10 +87,10 @@ def bounded_structures(service: Service) -> list[tuple[str, int, int]]:
     hub, deduper, rtds = service.hub, service.deduper, service.rtds_ingest
     return [
         ("hub.ring", len(hub.ring), hub.ring.maxlen or 0),
-        ("hub.broadcast_keys", hub.keys_remembered, hub.keys_limit),
+        ("hub.broadcast_keys", len(hub.broadcast_keys), hub.broadcast_keys.capacity),
         ("trade_merge.trade_ids", len(deduper), deduper.capacity),
         ("trade_merge.fuzzy_index", deduper.fuzzy_entries, 2 * deduper.capacity),
-        ("rtds.transactions", rtds.transactions_remembered, rtds.transactions_limit),
+        ("rtds.transactions", len(rtds.transactions), rtds.transactions.capacity),
         ("db_writer.buffered_rows", service.db_stats.rows_buffered, service.settings.db_memory_limit_rows),
     ]
 

@@ -343,16 +343,7 @@ class HubState:
         self._clock = clock
         #: The keys of the last ``ring_size`` keyed broadcasts: a redelivery (after a crash
         #: upstream, seconds later) is dropped; the deduper already drops older repeats.
-        self._recent_keys: RecentKeys[str] = RecentKeys(ring_size)
-
-    @property
-    def keys_remembered(self) -> int:
-        """Broadcast keys held to drop a repeated broadcast (at most :attr:`keys_limit`)."""
-        return len(self._recent_keys)
-
-    @property
-    def keys_limit(self) -> int:
-        return self._recent_keys.capacity
+        self.broadcast_keys: RecentKeys[str] = RecentKeys(ring_size)
 
     @property
     def oldest_seq(self) -> int:
@@ -380,7 +371,7 @@ class HubState:
     def publish(self, message: Broadcast) -> RingEntry | None:
         """Number, encode (once) and fan out one broadcast; None if its key was seen already."""
         if message.key is not None:
-            if not self._recent_keys.add(message.key):
+            if not self.broadcast_keys.add(message.key):
                 self.stats.duplicates_total += 1
                 return None
         self.seq += 1

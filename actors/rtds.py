@@ -59,17 +59,9 @@ class RtdsIngest:
                  *, memory: int = 50_000) -> None:
         self.out = out
         self.health = health
-        #: transaction hash -> its taker rows' trade ids (almost always one)
-        self._takers: RecentMap[str, tuple[str, ...]] = RecentMap(memory)
-
-    @property
-    def transactions_remembered(self) -> int:
-        """Transactions whose taker rows are held to tell maker rows apart (at most ``memory``)."""
-        return len(self._takers)
-
-    @property
-    def transactions_limit(self) -> int:
-        return self._takers.capacity
+        #: Transaction hash -> its taker rows' trade ids (almost always one), for the last
+        #: ``memory`` transactions: what tells maker rows apart.
+        self.transactions: RecentMap[str, tuple[str, ...]] = RecentMap(memory)
 
     async def handle_text(self, text: str, log: Any) -> None:
         """Parse one frame; forward a trade.  Bad frames are counted and dropped, never raised."""
@@ -89,12 +81,12 @@ class RtdsIngest:
         tx = trade.transaction_hash
         if trade.source == "rtds.orders_matched":
             if tx:
-                ids = self._takers.get(tx)
+                ids = self.transactions.get(tx)
                 if ids is None:
-                    self._takers.set(tx, (trade.trade_id,))
+                    self.transactions.set(tx, (trade.trade_id,))
                 elif trade.trade_id not in ids:
-                    self._takers.set(tx, (*ids, trade.trade_id))
-        elif tx and (ids := self._takers.get(tx)) is not None and trade.trade_id not in ids:
+                    self.transactions.set(tx, (*ids, trade.trade_id))
+        elif tx and (ids := self.transactions.get(tx)) is not None and trade.trade_id not in ids:
             health.count("maker_rows")
             return
         if health.last_trade_ts is None or trade.timestamp > health.last_trade_ts:

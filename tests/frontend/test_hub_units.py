@@ -103,7 +103,7 @@ async def test_seq_ring_and_duplicate_keys() -> None:
     assert [e.seq for e in entries] == [6, 7, 8] and complete
     assert hub.since(3, Subscription())[1] is True      # seq 4 is the next one: nothing missing
     assert hub.since(2, Subscription())[1] is False     # seq 3 is gone
-    assert hub.keys_limit == 5 and hub.keys_remembered == 5
+    assert hub.broadcast_keys.capacity == 5 and len(hub.broadcast_keys) == 5
 
 
 async def test_keys_are_remembered_for_as_many_broadcasts_as_the_ring_holds() -> None:
@@ -113,7 +113,7 @@ async def test_keys_are_remembered_for_as_many_broadcasts_as_the_ring_holds() ->
     assert hub.publish(whale(0)) is None, "within the ring's span a repeat is dropped"
     hub.publish(whale(3))                                # key 0 leaves with the 4th key
     assert hub.publish(whale(0)) is not None, "a key older than the ring's span is forgotten"
-    assert hub.keys_remembered == 3 and hub.stats.duplicates_total == 1
+    assert len(hub.broadcast_keys) == 3 and hub.stats.duplicates_total == 1
 
 
 async def test_filters_apply_per_client() -> None:
